@@ -1,0 +1,3 @@
+module wsecho
+
+go 1.24

@@ -1,0 +1,1010 @@
+// This file is the WebSocket protocol, RFC 6455, as a server speaks it,
+// written with nothing but Go's standard library.
+//
+// Read it top to bottom: it follows the life of one connection, which is
+// also the order of the RFC.
+//
+//  1. Vocabulary: opcodes, status codes, errors (§5.2, §7.4).
+//  2. The opening handshake: reading the client's request (§4.2.1),
+//     deciding whether to accept it (§4.2.2 step 4, §9, §10.2) and
+//     answering 101 (§4.2.2 step 5), then taking the TCP connection over
+//     from net/http.
+//  3. Reading frames (§5.2, §5.3, §10.4) and control frames (§5.5).
+//  4. Reading messages: fragments reassembled, text checked as UTF-8 as it
+//     arrives (§5.4, §5.6, §6.2, §8.1).
+//  5. Sending frames and messages (§5.1, §5.2, §6.1).
+//  6. Closing: the closing handshake, failing a connection, closing TCP
+//     (§5.5.1, §7).
+//
+// Section numbers in comments (§5.5.1) point into RFC 6455; S-nn ids point
+// into the checklist of server rules the tests are organised by.
+package main
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// ---------------------------------------------------------------------------
+// 1. Vocabulary
+// ---------------------------------------------------------------------------
+
+// acceptGUID is the string a server appends to the client's key to prove
+// that it understood the handshake as a WebSocket handshake (§1.3, §4.2.2).
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// An Opcode is the frame type of §5.2. The two data opcodes, OpText and
+// OpBinary, are also the two kinds of message.
+type Opcode byte
+
+// The opcodes of §5.2 and §11.8. 0x3-0x7 and 0xB-0xF are reserved.
+const (
+	OpContinuation Opcode = 0x0 // a later fragment of a message (§5.4)
+	OpText         Opcode = 0x1 // a message of UTF-8 text (§5.6)
+	OpBinary       Opcode = 0x2 // a message of arbitrary bytes (§5.6)
+	OpClose        Opcode = 0x8 // §5.5.1
+	OpPing         Opcode = 0x9 // §5.5.2
+	OpPong         Opcode = 0xA // §5.5.3
+)
+
+// isControl reports whether op is a control opcode: they all have the most
+// significant opcode bit set (§5.5).
+func (op Opcode) isControl() bool { return op&0x8 != 0 }
+
+// isKnown reports whether §5.2 defines op; the other values are reserved
+// for extensions, and this server negotiates none.
+func (op Opcode) isKnown() bool {
+	return op <= OpBinary || (OpClose <= op && op <= OpPong)
+}
+
+// maxControlPayload is the largest payload of a control frame (§5.5). A
+// close reason therefore fits in 123 bytes, after the 2-byte code.
+const maxControlPayload = 125
+
+// A StatusCode says why a connection was closed (§7.4).
+type StatusCode uint16
+
+// The status codes of §7.4.1, and 1012-1014, which IANA registered later.
+const (
+	StatusNormal           StatusCode = 1000
+	StatusGoingAway        StatusCode = 1001
+	StatusProtocolError    StatusCode = 1002
+	StatusUnsupportedData  StatusCode = 1003
+	StatusNoStatus         StatusCode = 1005 // reported for a Close without a code; never sent (§7.1.5)
+	StatusAbnormal         StatusCode = 1006 // reported when TCP closed without a Close; never sent (§7.1.5)
+	StatusInvalidData      StatusCode = 1007
+	StatusPolicyViolation  StatusCode = 1008
+	StatusTooBig           StatusCode = 1009
+	StatusMissingExtension StatusCode = 1010 // sent by clients only
+	StatusInternalError    StatusCode = 1011
+	StatusServiceRestart   StatusCode = 1012
+	StatusTryAgainLater    StatusCode = 1013
+	StatusBadGateway       StatusCode = 1014
+)
+
+// validOnWire reports whether a Close frame may carry code (§7.4.1,
+// §7.4.2): the codes defined for use on the wire, and the ranges for
+// libraries (3000-3999) and private use (4000-4999). 1004 is reserved;
+// 1005, 1006 and 1015 exist only to be reported, never sent.
+func (code StatusCode) validOnWire() bool {
+	switch {
+	case 1000 <= code && code <= 1003, 1007 <= code && code <= 1014:
+		return true
+	default:
+		return 3000 <= code && code <= 4999
+	}
+}
+
+// ErrClosed is returned by WriteMessage and Close once this end has sent
+// its Close frame: nothing may follow it (§5.5.1).
+var ErrClosed = errors.New("websocket: connection closed")
+
+// A CloseError is what ReadMessage returns when the connection has closed
+// without this end finding fault with the peer. Code and Reason are those
+// of the peer's Close frame (§7.1.5, §7.1.6): StatusNoStatus if it carried
+// no code, StatusAbnormal if the TCP connection ended without any.
+type CloseError struct {
+	Code   StatusCode
+	Reason string
+	err    error // for StatusAbnormal: why the connection was lost
+}
+
+func (e *CloseError) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("websocket: connection lost (%d): %v", e.Code, e.err)
+	}
+	return fmt.Sprintf("websocket: peer closed (%d) %q", e.Code, e.Reason)
+}
+
+// Unwrap returns the network error behind a StatusAbnormal close.
+func (e *CloseError) Unwrap() error { return e.err }
+
+// A ProtocolError is what ReadMessage returns after this end failed the
+// connection (§7.1.7) because the peer broke a rule: Code went to the peer
+// in a Close frame, and Reason names the rule.
+type ProtocolError struct {
+	Code   StatusCode
+	Reason string
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("websocket: failed the connection (%d): %s", e.Code, e.Reason)
+}
+
+// violation builds the error for a peer that broke a rule; readMessage
+// turns it into §7.1.7 Fail the WebSocket Connection (see fail, in part 6).
+func violation(code StatusCode, format string, args ...any) error {
+	return &ProtocolError{Code: code, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ---------------------------------------------------------------------------
+// 2. The opening handshake (§4)
+// ---------------------------------------------------------------------------
+
+// Options configures Upgrade. The zero value is ready to use.
+type Options struct {
+	// Origins lists the origins, besides the server's own, whose pages
+	// may open a WebSocket here, as "scheme://host[:port]" (§10.2).
+	Origins []string
+
+	// Subprotocols are the application protocols the server speaks, in
+	// order of preference (§1.9). Nil: the server speaks none.
+	Subprotocols []string
+
+	// MaxMessage is the largest message, in bytes, that ReadMessage
+	// accepts (§10.4). Zero means 1 MiB.
+	MaxMessage int64
+
+	// IdleTimeout bounds every wait on the peer. When the peer has sent
+	// nothing for half of it, the server pings (§5.5.2); when it has still
+	// sent nothing, or has not accepted a frame for that long, the
+	// connection is dropped. Zero means one minute.
+	IdleTimeout time.Duration
+
+	// CloseTimeout bounds the closing handshake: how long to wait for the
+	// peer's Close, and then for the peer to close TCP (§7.1.1). Zero
+	// means five seconds.
+	CloseTimeout time.Duration
+}
+
+// A HandshakeError is returned by Upgrade when it refused the request; the
+// client got an HTTP response with Status and Reason, and no WebSocket.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("websocket: handshake refused (%d %s): %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+// Upgrade performs the server's side of the opening handshake (§4.2): it
+// checks the request, answers 101 Switching Protocols and takes the TCP
+// connection over from net/http. If the request is not an acceptable
+// WebSocket handshake, Upgrade answers with an HTTP error itself and returns
+// a *HandshakeError.
+func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	key, refusal := readHandshake(r)
+	if refusal == nil {
+		refusal = checkOrigin(r, opts.Origins)
+	}
+	if refusal != nil {
+		refuse(w, refusal)
+		return nil, refusal
+	}
+	subprotocol := chooseSubprotocol(r, opts.Subprotocols)
+	return accept(w, key, subprotocol, opts)
+}
+
+// readHandshake checks the client's opening handshake against §4.2.1 and
+// returns its key. Any deviation is answered with an HTTP error (S-01).
+func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
+	refused := func(status int, reason string) (string, *HandshakeError) {
+		return "", &HandshakeError{Status: status, Reason: reason}
+	}
+	// Step 1: an HTTP/1.1 or later GET. (Step 2, the Host header, is
+	// enforced by net/http before a handler ever runs.)
+	if r.Method != http.MethodGet {
+		return refused(http.StatusMethodNotAllowed, "a WebSocket handshake is a GET request")
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return refused(http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later")
+	}
+	// Steps 3 and 4: Upgrade names websocket and Connection names Upgrade,
+	// each as a whole token of a comma-separated list, in any case.
+	if !hasToken(r.Header, "Upgrade", "websocket") {
+		return refused(http.StatusBadRequest, `not a WebSocket handshake: "Upgrade: websocket" is missing`)
+	}
+	if !hasToken(r.Header, "Connection", "Upgrade") {
+		return refused(http.StatusBadRequest, `not a WebSocket handshake: "Connection: Upgrade" is missing`)
+	}
+	// Step 6: exactly one version, and it must be 13; for any other, §4.4
+	// asks for the versions this server speaks (see refuse).
+	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
+	case len(versions) > 1:
+		return refused(http.StatusBadRequest, "Sec-WebSocket-Version appears more than once")
+	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
+		return refused(http.StatusUpgradeRequired, "this server speaks WebSocket version 13")
+	}
+	// Step 5: a key that is base64 for 16 bytes, sent once (§11.3.1).
+	// Decoding is lenient about the unused pad bits, as erratum 3150 on the
+	// RFC's own example key asks.
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return refused(http.StatusBadRequest, "Sec-WebSocket-Key must appear exactly once")
+	}
+	key = strings.TrimSpace(keys[0])
+	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
+		return refused(http.StatusBadRequest, "Sec-WebSocket-Key is not base64 for 16 bytes")
+	}
+	// Steps 8 and 9: the offered subprotocols and extensions must follow
+	// their grammar (§4.3, §9.1), even though this server uses no extension.
+	for _, p := range listTokens(r.Header, "Sec-WebSocket-Protocol") {
+		if !isToken(p) {
+			return refused(http.StatusBadRequest, "Sec-WebSocket-Protocol is not a list of tokens")
+		}
+	}
+	if !validExtensions(r.Header.Values("Sec-WebSocket-Extensions")) {
+		return refused(http.StatusBadRequest, "Sec-WebSocket-Extensions does not follow the grammar of §9.1")
+	}
+	return key, nil
+}
+
+// checkOrigin is the origin check of §4.2.2 step 4 and §10.2. A browser
+// always says which page opened the socket, and a page from another site
+// must not reach this server with the visitor's cookies (cross-site
+// WebSocket hijacking): only the server's own origin and those in allowed
+// pass. A request without Origin does not come from a browser (§4.2.1
+// step 7) and passes; such clients can forge Origin anyway (§10.1), so
+// this check protects browsers and authenticates no one.
+func checkOrigin(r *http.Request, allowed []string) *HandshakeError {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(origin, a) {
+			return nil
+		}
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	return &HandshakeError{Status: http.StatusForbidden, Reason: "origin " + origin + " is not allowed"}
+}
+
+// chooseSubprotocol picks the first subprotocol of the server's list that
+// the client offered, or "" (the RFC's null) when there is none, in which
+// case the response must not carry the header at all (§4.2.2 step 4).
+func chooseSubprotocol(r *http.Request, supported []string) string {
+	offered := listTokens(r.Header, "Sec-WebSocket-Protocol")
+	for _, p := range supported {
+		if slices.Contains(offered, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// refuse answers a refused handshake with an HTTP error (§4.2.1, §10.7),
+// and nothing else: no WebSocket exists, so no Close frame (§7.2.2).
+func refuse(w http.ResponseWriter, e *HandshakeError) {
+	switch e.Status {
+	case http.StatusUpgradeRequired:
+		w.Header().Set("Sec-WebSocket-Version", "13") // §4.2.2 step 4, §4.4
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", http.MethodGet)
+	}
+	http.Error(w, e.Reason, e.Status)
+}
+
+// accept sends the server's handshake (§4.2.2 step 5) and takes over the
+// TCP connection.
+//
+// Extensions are never accepted (§9): no Sec-WebSocket-Extensions header
+// goes back, so any RSV bit or reserved opcode that arrives later is an
+// error (§5.8).
+func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Conn, error) {
+	nc, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "websocket: cannot take over this connection", http.StatusInternalServerError)
+		return nil, err
+	}
+	c := newConn(nc, rw, subprotocol, opts)
+	response := "HTTP/1.1 101 Switching Protocols\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
+	if subprotocol != "" {
+		response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+	}
+	response += "\r\n"
+	if _, err := c.bw.WriteString(response); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// acceptKey computes Sec-WebSocket-Accept: base64(SHA-1(key + GUID)), with
+// the key exactly as the client sent it, not decoded (§4.2.2 step 5.4).
+func acceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + acceptGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// hasToken reports whether any line of header name lists token, compared
+// case-insensitively (§4.2.1 steps 3 and 4: Firefox sends
+// "Connection: keep-alive, Upgrade").
+func hasToken(h http.Header, name, token string) bool {
+	for _, t := range listTokens(h, name) {
+		if strings.EqualFold(t, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// listTokens splits every line of header name at commas, as a header that
+// may repeat is one comma-separated list (§4.2.1 step 8, §11.3.4).
+func listTokens(h http.Header, name string) []string {
+	var tokens []string
+	for _, line := range h.Values(name) {
+		for t := range strings.SplitSeq(line, ",") {
+			tokens = append(tokens, strings.TrimSpace(t))
+		}
+	}
+	return tokens
+}
+
+// validExtensions checks the extension offers against the grammar of §9.1:
+//
+//	extension-list  = 1#extension
+//	extension       = extension-token *( ";" extension-param )
+//	extension-param = token [ "=" (token | quoted-string) ]
+//
+// where a quoted value must still be a token once unquoted.
+func validExtensions(lines []string) bool {
+	for _, line := range lines {
+		for ext := range strings.SplitSeq(line, ",") {
+			parts := strings.Split(ext, ";")
+			if !isToken(strings.TrimSpace(parts[0])) {
+				return false
+			}
+			for _, param := range parts[1:] {
+				name, value, hasValue := strings.Cut(param, "=")
+				value = strings.TrimSpace(value)
+				if unquoted, ok := unquote(value); ok {
+					value = unquoted
+				}
+				if !isToken(strings.TrimSpace(name)) || hasValue && !isToken(value) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// unquote undoes an HTTP quoted-string: "..." with backslash escapes.
+func unquote(s string) (string, bool) {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == '\\' && i+1 < len(s)-1 {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String(), true
+}
+
+// isToken reports whether s is an HTTP token: one or more of the visible
+// ASCII characters that are not separators (RFC 2616 §2.2, RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7F || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ---------------------------------------------------------------------------
+// The connection
+// ---------------------------------------------------------------------------
+
+// A Conn is one WebSocket connection, open once Upgrade returns it.
+//
+// One goroutine at a time reads (ReadMessage, AppendMessage); any number
+// may write (WriteMessage, Close), and their frames never interleave.
+// While reading, the Conn answers pings and Close frames by itself.
+type Conn struct {
+	nc           net.Conn // the hijacked connection, for closing it
+	subprotocol  string
+	maxMessage   int64
+	closeTimeout time.Duration
+
+	// The reader's state: only the goroutine holding readMu touches it.
+	readMu  sync.Mutex
+	br      *bufio.Reader
+	control [maxControlPayload]byte // the payload of the latest control frame
+	readErr error                   // once set, the connection is over for the reader
+
+	// The writer's state: one frame at a time.
+	writeMu   sync.Mutex
+	bw        *bufio.Writer
+	closeSent bool // §5.5.1: nothing more may be sent after a Close
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed once the TCP connection is
+}
+
+func newConn(nc net.Conn, rw *bufio.ReadWriter, subprotocol string, opts *Options) *Conn {
+	// net/http set deadlines for the request; the WebSocket keeps its own.
+	nc.SetDeadline(time.Time{})
+	c := &Conn{
+		nc:           nc,
+		subprotocol:  subprotocol,
+		maxMessage:   orDefault(opts.MaxMessage, 1<<20),
+		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
+		closed:       make(chan struct{}),
+	}
+	t := &timedConn{Conn: nc, timeout: orDefault(opts.IdleTimeout, time.Minute), ping: c.ping}
+	// §6.2: frames start with the first byte after the handshake, and
+	// net/http may have read some of them already along with the request.
+	if n := rw.Reader.Buffered(); n > 0 {
+		ahead, _ := rw.Reader.Peek(n)
+		t.ahead = slices.Clone(ahead)
+	}
+	// Keep net/http's 4 KiB buffers, but read and write through timedConn.
+	c.br, c.bw = rw.Reader, rw.Writer
+	c.br.Reset(t)
+	c.bw.Reset(t)
+	return c
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Subprotocol returns the subprotocol agreed in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// RemoteAddr returns the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// A timedConn puts a deadline on every read and write of the network, so
+// that no wait on the peer is unbounded, and keeps a healthy but quiet peer
+// talking: after half the timeout of silence it pings (§5.5.2), and any
+// compliant peer's pong ends the silence.
+type timedConn struct {
+	net.Conn
+	ahead   []byte // bytes net/http read past the handshake, returned first
+	timeout time.Duration
+	ping    func()
+}
+
+func (t *timedConn) Read(p []byte) (int, error) {
+	if len(t.ahead) > 0 {
+		n := copy(p, t.ahead)
+		t.ahead = t.ahead[n:]
+		return n, nil
+	}
+	for pinged := false; ; pinged = true {
+		t.SetReadDeadline(time.Now().Add(t.timeout / 2))
+		n, err := t.Conn.Read(p)
+		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		t.ping()
+	}
+}
+
+func (t *timedConn) Write(p []byte) (int, error) {
+	t.SetWriteDeadline(time.Now().Add(t.timeout))
+	return t.Conn.Write(p)
+}
+
+// ---------------------------------------------------------------------------
+// 3. Reading frames (§5.2, §5.3, §5.5)
+// ---------------------------------------------------------------------------
+
+// A frameHeader is everything in a frame before its payload (§5.2):
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+-+-+-+-+-------+-+-------------+-------------------------------+
+//	|F|R|R|R| opcode|M| Payload len |    Extended payload length    |
+//	|I|S|S|S|  (4)  |A|     (7)     |             (16/64)           |
+//	|N|V|V|V|       |S|             |   (if payload len==126/127)   |
+//	| |1|2|3|       |K|             |                               |
+//	+-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+//	|     Extended payload length continued, if payload len == 127  |
+//	+ - - - - - - - - - - - - - - - +-------------------------------+
+//	|                               |Masking-key, if MASK set to 1  |
+//	+-------------------------------+-------------------------------+
+//	| Masking-key (continued)       |          Payload Data         |
+//	+-------------------------------- - - - - - - - - - - - - - - - +
+type frameHeader struct {
+	fin    bool
+	rsv    byte // RSV1-3, in place (0x70)
+	opcode Opcode
+	masked bool
+	length int64
+	key    [4]byte
+}
+
+// readHeader reads one frame header and checks every rule that the header
+// alone can break. However TCP splits the bytes, Peek waits for them all.
+func (c *Conn) readHeader() (h frameHeader, err error) {
+	b, err := c.br.Peek(2)
+	if err != nil {
+		return h, err
+	}
+	h.fin = b[0]&0x80 != 0
+	h.rsv = b[0] & 0x70
+	h.opcode = Opcode(b[0] & 0x0F)
+	h.masked = b[1]&0x80 != 0
+	size := 2 // the header's own size: 2, 4 or 10 bytes, then the key
+	switch b[1] & 0x7F {
+	case 126:
+		size += 2
+	case 127:
+		size += 8
+	}
+	if h.masked {
+		size += 4
+	}
+	if b, err = c.br.Peek(size); err != nil {
+		return h, err
+	}
+	// The length: 7 bits, or 126 and then 16 bits, or 127 and then 64 bits
+	// whose most significant bit must be 0. A length that could have been
+	// written shorter is accepted: §5.2 asks senders, not receivers.
+	switch n := b[1] & 0x7F; n {
+	case 126:
+		h.length = int64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		n := binary.BigEndian.Uint64(b[2:])
+		if n > math.MaxInt64 {
+			return h, violation(StatusProtocolError, "64-bit payload length with the most significant bit set")
+		}
+		h.length = int64(n)
+	default:
+		h.length = int64(n)
+	}
+	copy(h.key[:], b[size-4:size])
+	c.br.Discard(size)
+
+	switch {
+	case h.rsv != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits
+		return h, violation(StatusProtocolError, "reserved bits set (%#x) with no extension negotiated", h.rsv>>4)
+	case !h.opcode.isKnown(): // §5.2: reserved opcodes
+		return h, violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
+	case !h.masked: // §5.1: every frame from a client is masked
+		return h, violation(StatusProtocolError, "client frame is not masked")
+	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented
+		return h, violation(StatusProtocolError, "fragmented control frame")
+	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5
+		return h, violation(StatusProtocolError, "control frame payload of %d bytes (at most 125)", h.length)
+	}
+	return h, nil
+}
+
+// maskBytes XORs p with the masking key, starting at key[pos%4], and
+// returns the key position for the byte after p (§5.3):
+//
+//	transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4)
+//
+// Masking and unmasking are the same operation. Eight bytes at a time: the
+// key, rotated to start at pos and repeated twice, is one 64-bit word.
+func maskBytes(key [4]byte, pos int, p []byte) int {
+	rotated := [4]byte{key[pos&3], key[(pos+1)&3], key[(pos+2)&3], key[(pos+3)&3]}
+	word := uint64(binary.LittleEndian.Uint32(rotated[:]))
+	word |= word << 32
+	n := len(p)
+	for len(p) >= 32 {
+		binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)^word)
+		binary.LittleEndian.PutUint64(p[8:], binary.LittleEndian.Uint64(p[8:])^word)
+		binary.LittleEndian.PutUint64(p[16:], binary.LittleEndian.Uint64(p[16:])^word)
+		binary.LittleEndian.PutUint64(p[24:], binary.LittleEndian.Uint64(p[24:])^word)
+		p = p[32:]
+	}
+	for len(p) >= 8 {
+		binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)^word)
+		p = p[8:]
+	}
+	for i := range p {
+		p[i] ^= rotated[i&3]
+	}
+	return (pos + n) & 3
+}
+
+// handleControl reads a control frame's payload and acts on it (§5.5). It
+// returns a *CloseError when the peer's Close frame arrives.
+func (c *Conn) handleControl(h frameHeader) error {
+	p := c.control[:h.length]
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return err
+	}
+	maskBytes(h.key, 0, p)
+	switch h.opcode {
+	case OpPing:
+		// §5.5.2, §5.5.3: answer with a pong carrying the same payload,
+		// unless this end has already sent its Close.
+		if err := c.writeControl(OpPong, p); err != nil && err != ErrClosed {
+			return err
+		}
+		return nil
+	case OpPong:
+		return nil // §5.5.3: an unsolicited pong needs no answer
+	default:
+		return parseClose(p)
+	}
+}
+
+// parseClose reads the body of a Close frame (§5.5.1): empty, or a 2-byte
+// status code (§7.4) followed by a UTF-8 reason (§8.1).
+func parseClose(p []byte) error {
+	switch {
+	case len(p) == 0:
+		return &CloseError{Code: StatusNoStatus}
+	case len(p) == 1:
+		return violation(StatusProtocolError, "close frame with a 1-byte body")
+	}
+	code := StatusCode(binary.BigEndian.Uint16(p))
+	if !code.validOnWire() {
+		return violation(StatusProtocolError, "close code %d is not valid on the wire", code)
+	}
+	if !utf8.Valid(p[2:]) {
+		return violation(StatusInvalidData, "close reason is not valid UTF-8")
+	}
+	return &CloseError{Code: code, Reason: string(p[2:])}
+}
+
+// ---------------------------------------------------------------------------
+// 4. Reading messages (§5.4, §5.6, §6.2, §8.1)
+// ---------------------------------------------------------------------------
+
+// ReadMessage reads the next data message, OpText or OpBinary, into a new
+// slice. It answers control frames that arrive meanwhile. When the
+// connection ends it returns a *CloseError (the peer closed, or vanished),
+// or a *ProtocolError (the peer broke the protocol, and this end failed
+// the connection); every later call returns the same error.
+func (c *Conn) ReadMessage() (Opcode, []byte, error) {
+	return c.AppendMessage(nil)
+}
+
+// AppendMessage is ReadMessage into a buffer the caller reuses: it appends
+// the next message to dst and returns the extended slice, so that a
+// connection that echoes messages allocates nothing per message.
+func (c *Conn) AppendMessage(dst []byte) (Opcode, []byte, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.readMessage(dst)
+}
+
+func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
+	if c.readErr != nil {
+		return 0, dst, c.readErr
+	}
+	m := message{buf: dst, start: len(dst), checked: len(dst)}
+	if err := c.assemble(&m); err != nil {
+		c.readErr = c.closeAfter(err)
+		return 0, dst, c.readErr
+	}
+	return m.op, m.buf, nil
+}
+
+// A message is a data message being reassembled from its frames (§5.4).
+type message struct {
+	op      Opcode // of the first frame; 0 until it has arrived
+	buf     []byte // buf[start:] is the message so far
+	start   int
+	checked int // buf[:checked] is known to be valid UTF-8, to the end of a code point
+}
+
+// assemble reads frames until the message m is complete (§6.2). Control
+// frames may arrive between its fragments, and are answered at once (§5.4).
+func (c *Conn) assemble(m *message) error {
+	for {
+		h, err := c.readHeader()
+		if err != nil {
+			return err
+		}
+		if h.opcode.isControl() {
+			if err := c.handleControl(h); err != nil {
+				return err
+			}
+			continue
+		}
+		// §5.4: a message is one frame with FIN set, or a first frame
+		// without FIN, then continuations, the last with FIN set.
+		switch {
+		case h.opcode == OpContinuation && m.op == 0:
+			return violation(StatusProtocolError, "continuation frame with no message to continue")
+		case h.opcode != OpContinuation && m.op != 0:
+			return violation(StatusProtocolError, "new message before the fragmented one ended")
+		case h.opcode != OpContinuation:
+			m.op = h.opcode
+		}
+		// §10.4: the limit is checked against the length in the header,
+		// before a byte of the payload is read or allocated, and counts the
+		// whole message, not just this frame.
+		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
+			return violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
+		}
+		if err := c.readPayload(h, m); err != nil {
+			return err
+		}
+		if h.fin {
+			if m.op == OpText && m.checked != len(m.buf) {
+				return violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
+			}
+			return nil
+		}
+	}
+}
+
+// readPayload appends a data frame's payload to m as it arrives, unmasking
+// it (§5.3) and, for text, checking it as UTF-8 (§5.6, §8.1). Each piece is
+// checked as soon as it is read, so a peer that sends invalid text is
+// failed at the first bad byte, not at the end of a message that may never
+// end.
+func (c *Conn) readPayload(h frameHeader, m *message) error {
+	m.buf = slices.Grow(m.buf, int(h.length))
+	end := len(m.buf) + int(h.length)
+	pos := 0
+	for len(m.buf) < end {
+		n, err := c.br.Read(m.buf[len(m.buf):end])
+		piece := m.buf[len(m.buf) : len(m.buf)+n]
+		pos = maskBytes(h.key, pos, piece)
+		m.buf = m.buf[:len(m.buf)+n]
+		if m.op == OpText {
+			valid, ok := validUTF8Prefix(m.buf[m.checked:])
+			if !ok {
+				return violation(StatusInvalidData, "text is not valid UTF-8")
+			}
+			m.checked += valid
+		}
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validUTF8Prefix checks text that may end in the middle of a code point,
+// as text split across frames and reads does (§5.6). It reports how many
+// bytes of p form complete, valid code points, and whether the rest could
+// still become one: "ED A0" or "F4 90" can never be completed, and fail at
+// once.
+func validUTF8Prefix(p []byte) (complete int, ok bool) {
+	// The last code point starts at most 3 bytes before the end; if it is
+	// cut short, leave it out of the check.
+	complete = len(p)
+	for i := len(p) - 1; i >= 0 && i > len(p)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				complete = i // a valid start of a code point, not yet complete
+			}
+			break
+		}
+	}
+	return complete, utf8.Valid(p[:complete])
+}
+
+// ---------------------------------------------------------------------------
+// 5. Sending (§5.1, §5.2, §6.1)
+// ---------------------------------------------------------------------------
+
+// WriteMessage sends p as one message of type op, OpText or OpBinary, in a
+// single frame. Text must be valid UTF-8 (§5.6). It returns ErrClosed once
+// this end has sent its Close.
+func (c *Conn) WriteMessage(op Opcode, p []byte) error {
+	switch {
+	case op != OpText && op != OpBinary:
+		return fmt.Errorf("websocket: %#x is not a message opcode", byte(op))
+	case op == OpText && !utf8.Valid(p):
+		return errors.New("websocket: text message is not valid UTF-8")
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.writeFrame(op, p)
+}
+
+// writeControl sends a control frame (§5.5).
+func (c *Conn) writeControl(op Opcode, p []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.writeFrame(op, p)
+}
+
+// ping asks a quiet peer for a sign of life (§5.5.2); timedConn calls it.
+// If it cannot be sent, the wait that follows times out anyway.
+func (c *Conn) ping() { c.writeControl(OpPing, nil) }
+
+// writeFrame sends p as one final frame, the way a server must: unmasked
+// (§5.1), RSV bits clear (§5.2), the length in its shortest form (§5.2),
+// and flushed, so it goes out now (§6.1). The caller holds writeMu: a
+// frame is never interleaved with another (§5.4).
+func (c *Conn) writeFrame(op Opcode, p []byte) error {
+	if c.closeSent {
+		return ErrClosed
+	}
+	b := c.bw.AvailableBuffer()
+	b = append(b, 0x80|byte(op)) // FIN, and the opcode
+	switch n := len(p); {
+	case n <= 125:
+		b = append(b, byte(n))
+	case n <= math.MaxUint16:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	c.bw.Write(b)
+	c.bw.Write(p)
+	if op == OpClose {
+		c.closeSent = true
+	}
+	if err := c.bw.Flush(); err != nil {
+		// A frame may be half sent: nothing can follow it.
+		c.closeSent = true
+		c.abort()
+		return &CloseError{Code: StatusAbnormal, err: err}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// 6. Closing (§5.5.1, §7)
+// ---------------------------------------------------------------------------
+
+// Close starts the closing handshake (§7.1.2): it sends a Close frame with
+// code and reason, waits up to the close timeout for the peer's Close, and
+// closes the TCP connection. If another goroutine is reading, that reader
+// receives the peer's Close and finishes the handshake. Close returns
+// ErrClosed if a Close was already sent.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	// §7.4.1: 1005, 1006 and 1015 are never sent, nor are codes nobody
+	// defined; a reason must fit a control frame and be UTF-8 (§5.5).
+	switch {
+	case !code.validOnWire() || code == StatusMissingExtension:
+		return fmt.Errorf("websocket: a server cannot send close code %d", code)
+	case len(reason) > maxControlPayload-2:
+		return errors.New("websocket: close reason longer than 123 bytes")
+	case !utf8.ValidString(reason):
+		return errors.New("websocket: close reason is not valid UTF-8")
+	}
+	if err := c.writeClose(code, reason); err != nil {
+		return err
+	}
+	timer := time.AfterFunc(c.closeTimeout, c.abort)
+	defer timer.Stop()
+	if c.readMu.TryLock() {
+		// Nobody is reading: read, and drop, whatever the peer still sends,
+		// until its Close arrives and readMessage closes the connection.
+		var discard []byte
+		for c.readErr == nil {
+			_, discard, _ = c.readMessage(discard[:0])
+		}
+		c.readMu.Unlock()
+	}
+	<-c.closed
+	return nil
+}
+
+// writeClose sends a Close frame: the code and the reason, or an empty body
+// for StatusNoStatus (§5.5.1).
+func (c *Conn) writeClose(code StatusCode, reason string) error {
+	var body []byte
+	if code != StatusNoStatus {
+		body = binary.BigEndian.AppendUint16(nil, uint16(code))
+		body = append(body, reason...)
+	}
+	return c.writeControl(OpClose, body)
+}
+
+// closeAfter ends the connection once the reader has stopped with err, the
+// way §7 prescribes for each cause, and returns the error to report.
+func (c *Conn) closeAfter(err error) error {
+	var closeErr *CloseError
+	var protoErr *ProtocolError
+	switch {
+	case errors.As(err, &protoErr):
+		c.fail(protoErr)
+	case errors.As(err, &closeErr):
+		// §5.5.1: answer the peer's Close with one of our own, echoing its
+		// code, unless ours was already sent (then this was the answer).
+		// Either way both Closes have now been seen: close TCP (§7.1.2).
+		c.writeClose(closeErr.Code, "")
+		c.closeTCP()
+	default:
+		// §7.1.5: the TCP connection ended, or went silent, without a Close.
+		c.abort()
+		err = &CloseError{Code: StatusAbnormal, err: err}
+	}
+	return err
+}
+
+// fail is §7.1.7 Fail the WebSocket Connection, the single exit for a peer
+// that broke the protocol: send a Close frame with the fitting code (1002,
+// 1007 or 1009) and the reason, then close the connection, without reading
+// anything more from the peer, not even its Close.
+func (c *Conn) fail(e *ProtocolError) {
+	reason := e.Reason // ASCII, written by this file
+	if len(reason) > maxControlPayload-2 {
+		reason = reason[:maxControlPayload-2]
+	}
+	c.writeClose(e.Code, reason)
+	c.closeTCP()
+}
+
+// closeTCP is §7.1.1 Close the WebSocket Connection, done cleanly. The
+// server closes TCP first, so that it and not the client holds TIME_WAIT:
+// it shuts down its sending side, so the peer reads the end of the stream,
+// then discards whatever still arrives until the peer closes too, since
+// closing a socket with unread bytes would send the peer a reset instead.
+// Only the reader calls it: the discarding reads the connection.
+func (c *Conn) closeTCP() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		c.nc.SetReadDeadline(time.Now().Add(c.closeTimeout))
+		io.Copy(io.Discard, c.nc)
+	}
+	c.abort()
+}
+
+// abort closes the TCP connection at once, for a peer that is gone or
+// does not answer.
+func (c *Conn) abort() {
+	c.closeOnce.Do(func() {
+		c.nc.Close()
+		close(c.closed)
+	})
+}
+
+// ---------------------------------------------------------------------------
+// §10 in short: every input is checked (§10.7) and every bad one answered:
+// an HTTP status during the handshake, a Close frame with a code after it.
+// Origins are checked for browsers (§10.2, checkOrigin), messages have a
+// size limit checked before allocation (§10.4, assemble), and every wait on
+// the peer has a deadline (timedConn, Close, closeTCP).
+// ---------------------------------------------------------------------------
