@@ -279,8 +279,9 @@ func (s *server) goingAway() {
 	s.conns = nil
 }
 
-// wait waits for every connection's handler to finish, or for ctx.
-func (s *server) wait(ctx context.Context) {
+// wait waits for every connection's handler to finish, or for ctx, and
+// reports whether they all did.
+func (s *server) wait(ctx context.Context) bool {
 	done := make(chan struct{})
 	go func() {
 		s.running.Wait()
@@ -288,6 +289,8 @@ func (s *server) wait(ctx context.Context) {
 	}()
 	select {
 	case <-done:
+		return true
 	case <-ctx.Done():
+		return false
 	}
 }

@@ -1,0 +1,344 @@
+package main
+
+// The test instrument: a raw WebSocket client that can send any frame,
+// valid or not, in one write or in pieces, and read the server's frames
+// byte for byte. The conformance tests in ws_test.go drive the real server
+// (newTestServer) through real loopback connections with it.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testTimeout bounds every wait of a test on the server, so that a server
+// that hangs fails the test instead of hanging it.
+const testTimeout = 10 * time.Second
+
+// newTestServer starts the application, routes and all, on a loopback
+// port, and stops it when the test ends. By then, once the test's clients
+// have closed their connections, every connection handler must have
+// returned: a handler still running is a leaked goroutine.
+func newTestServer(t testing.TB, opts Options) *httptest.Server {
+	t.Helper()
+	s := newServer(slog.New(slog.DiscardHandler), opts)
+	srv := httptest.NewServer(s.routes())
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if !s.wait(ctx) {
+			t.Errorf("a connection handler was still running %v after the test ended", testTimeout)
+		}
+	})
+	return srv
+}
+
+// A frame is one WebSocket frame as the test client sends or receives it.
+// Frames the client sends are masked unless unmasked is set; rsv holds
+// RSV1-3 as the number 0-7.
+type frame struct {
+	fin      bool
+	rsv      byte
+	op       Opcode
+	payload  []byte
+	unmasked bool
+}
+
+// The frames tests send most, final and masked.
+func text(s string) frame        { return frame{fin: true, op: OpText, payload: []byte(s)} }
+func binaryFrame(b []byte) frame { return frame{fin: true, op: OpBinary, payload: b} }
+func ping(s string) frame        { return frame{fin: true, op: OpPing, payload: []byte(s)} }
+func pong(s string) frame        { return frame{fin: true, op: OpPong, payload: []byte(s)} }
+func closeFrame(code StatusCode, reason string) frame {
+	return frame{fin: true, op: OpClose, payload: append(binary16(uint16(code)), reason...)}
+}
+func binary16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
+
+// fragment returns f as a fragment: the first one keeps f's opcode, later
+// ones are continuations (first false), and only the last has FIN set.
+func fragment(first, last bool, f frame) frame {
+	if !first {
+		f.op = OpContinuation
+	}
+	f.fin = last
+	return f
+}
+
+func (f frame) String() string {
+	p := f.payload
+	if len(p) > 32 {
+		p = p[:32]
+	}
+	return fmt.Sprintf("{fin=%v rsv=%d op=%#x len=%d payload=%q}", f.fin, f.rsv, byte(f.op), len(f.payload), p)
+}
+
+// encode serialises f with the shortest length and, unless f.unmasked,
+// the masking key key (§5.2, §5.3).
+func encode(f frame, key [4]byte) []byte {
+	b0 := f.rsv<<4 | byte(f.op)
+	if f.fin {
+		b0 |= 0x80
+	}
+	var mask byte
+	if !f.unmasked {
+		mask = 0x80
+	}
+	b := []byte{b0}
+	switch n := len(f.payload); {
+	case n <= 125:
+		b = append(b, mask|byte(n))
+	case n <= 0xFFFF:
+		b = append(b, mask|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, mask|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	if f.unmasked {
+		return append(b, f.payload...)
+	}
+	b = append(b, key[:]...)
+	start := len(b)
+	b = append(b, f.payload...)
+	for i := range b[start:] {
+		b[start+i] ^= key[i%4]
+	}
+	return b
+}
+
+// A testClient is one raw connection to the test server.
+type testClient struct {
+	t    testing.TB
+	nc   net.Conn
+	br   *bufio.Reader
+	resp *http.Response // the server's answer to the handshake
+}
+
+// handshakeRequest is the request H of the server rules: valid for path,
+// with extra header lines appended ("Name: value").
+func handshakeRequest(host, path string, extra ...string) string {
+	return "GET " + path + " HTTP/1.1\r\n" +
+		"Host: " + host + "\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+		"Sec-WebSocket-Version: 13\r\n" +
+		strings.Join(append(extra, ""), "\r\n") + "\r\n"
+}
+
+// connect opens a TCP connection to srv, writes request as it is and reads
+// the response head. The connection is closed when the test ends.
+func connect(t testing.TB, srv *httptest.Server, request string) *testClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	c.write([]byte(request))
+	nc.SetReadDeadline(time.Now().Add(testTimeout))
+	c.resp, err = http.ReadResponse(c.br, nil)
+	if err != nil {
+		t.Fatalf("reading the handshake response: %v", err)
+	}
+	return c
+}
+
+// dial performs a valid handshake on path and fails the test unless the
+// server accepts it with 101.
+func dial(t testing.TB, srv *httptest.Server, path string, extra ...string) *testClient {
+	t.Helper()
+	c := connect(t, srv, handshakeRequest(srv.Listener.Addr().String(), path, extra...))
+	if c.resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(c.resp.Body)
+		t.Fatalf("handshake: got %s (%s), want 101", c.resp.Status, bytes.TrimSpace(body))
+	}
+	return c
+}
+
+// write sends b in one write.
+func (c *testClient) write(b []byte) {
+	c.t.Helper()
+	c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// send writes frames, each masked with a fresh random key, in one write.
+func (c *testClient) send(frames ...frame) {
+	c.t.Helper()
+	c.write(c.encode(frames...))
+}
+
+// sendInPieces writes frames in writes of at most size bytes each, the way
+// Autobahn's "chopped" cases do, so the server sees them split anywhere.
+func (c *testClient) sendInPieces(size int, frames ...frame) {
+	c.t.Helper()
+	b := c.encode(frames...)
+	for len(b) > 0 {
+		n := min(size, len(b))
+		c.write(b[:n])
+		b = b[n:]
+	}
+}
+
+func (c *testClient) encode(frames ...frame) []byte {
+	var b []byte
+	for _, f := range frames {
+		var key [4]byte
+		rand.Read(key[:])
+		b = append(b, encode(f, key)...)
+	}
+	return b
+}
+
+// readFrame reads one frame from the server, checking what §5.1 and §5.2
+// ask of every server frame: unmasked (S-29), RSV bits clear (S-32), the
+// length in its shortest form (S-35).
+func (c *testClient) readFrame() (frame, error) {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	var head [2]byte
+	if _, err := io.ReadFull(c.br, head[:]); err != nil {
+		return frame{}, err
+	}
+	f := frame{fin: head[0]&0x80 != 0, rsv: head[0] >> 4 & 7, op: Opcode(head[0] & 0x0F)}
+	if head[1]&0x80 != 0 {
+		c.t.Errorf("server frame is masked (§5.1): % x", head)
+	}
+	if f.rsv != 0 {
+		c.t.Errorf("server frame has RSV bits %d (§5.2)", f.rsv)
+	}
+	n := uint64(head[1] & 0x7F)
+	var ext []byte
+	switch n {
+	case 126:
+		ext = make([]byte, 2)
+	case 127:
+		ext = make([]byte, 8)
+	}
+	if _, err := io.ReadFull(c.br, ext); err != nil {
+		return frame{}, err
+	}
+	switch n {
+	case 126:
+		n = uint64(binary.BigEndian.Uint16(ext))
+		if n < 126 {
+			c.t.Errorf("length %d sent in 16 bits (§5.2: shortest form)", n)
+		}
+	case 127:
+		n = binary.BigEndian.Uint64(ext)
+		if n <= 0xFFFF {
+			c.t.Errorf("length %d sent in 64 bits (§5.2: shortest form)", n)
+		}
+	}
+	f.payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, f.payload); err != nil {
+		return frame{}, err
+	}
+	return f, nil
+}
+
+// expect reads frames and fails the test unless they are want, in order.
+// The server may answer in any fragmentation (§5.4), so data frames are
+// compared as whole messages: fragments are joined before comparing.
+func (c *testClient) expect(want ...frame) {
+	c.t.Helper()
+	for _, w := range want {
+		got, err := c.readMessage()
+		if err != nil {
+			c.t.Fatalf("waiting for %v: %v", w, err)
+		}
+		if got.op != w.op || !bytes.Equal(got.payload, w.payload) {
+			c.t.Fatalf("got %v, want %v", got, w)
+		}
+	}
+}
+
+// readMessage reads the next frame; if it starts a fragmented message, it
+// reads the continuations and returns the message as one frame. Control
+// frames between fragments are returned first only if the test asks for
+// them, which none does: they are reported as errors.
+func (c *testClient) readMessage() (frame, error) {
+	c.t.Helper()
+	f, err := c.readFrame()
+	if err != nil || f.fin {
+		return f, err
+	}
+	for !f.fin {
+		next, err := c.readFrame()
+		if err != nil {
+			return f, err
+		}
+		if next.op != OpContinuation {
+			return f, fmt.Errorf("frame %v inside a fragmented message", next)
+		}
+		f.payload = append(f.payload, next.payload...)
+		f.fin = next.fin
+	}
+	return f, nil
+}
+
+// expectClose reads frames until a Close arrives, fails the test unless
+// its code is code, and then expects the server to close TCP (§7.1.1).
+// Data frames before the Close are an error: the tests that expect echoes
+// first say so with expect.
+func (c *testClient) expectClose(code StatusCode) {
+	c.t.Helper()
+	f, err := c.readFrame()
+	if err != nil {
+		c.t.Fatalf("waiting for Close %d: %v", code, err)
+	}
+	if f.op != OpClose {
+		c.t.Fatalf("got %v, want Close %d", f, code)
+	}
+	if got := closeCode(f); got != code {
+		c.t.Fatalf("got Close %d %q, want %d", got, f.payload[min(2, len(f.payload)):], code)
+	}
+	c.expectEOF()
+}
+
+// closeCode is the status code in a Close frame, or StatusNoStatus.
+func closeCode(f frame) StatusCode {
+	if len(f.payload) < 2 {
+		return StatusNoStatus
+	}
+	return StatusCode(binary.BigEndian.Uint16(f.payload))
+}
+
+// expectEOF fails the test unless the server closes the connection, with
+// a FIN and not a reset (§7.1.1), and sends nothing more before it.
+func (c *testClient) expectEOF() {
+	c.t.Helper()
+	f, err := c.readFrame()
+	switch {
+	case err == nil:
+		c.t.Fatalf("got %v, want the server to close the connection", f)
+	case errors.Is(err, io.EOF):
+	default:
+		c.t.Fatalf("want a clean end of stream (FIN), got %v", err)
+	}
+}
+
+// closeHandshake is how a test that expects the connection to still be
+// open ends: it sends Close 1000 and expects the same back, then EOF.
+func (c *testClient) closeHandshake() {
+	c.t.Helper()
+	c.send(closeFrame(StatusNormal, ""))
+	c.expectClose(StatusNormal)
+}
