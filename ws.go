@@ -606,7 +606,9 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	default:
 		h.length = int64(n)
 	}
-	copy(h.key[:], b[size-4:size])
+	if h.masked {
+		copy(h.key[:], b[size-4:size])
+	}
 	c.br.Discard(size)
 
 	switch {
