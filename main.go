@@ -187,8 +187,7 @@ func mustJSON(v any) []byte {
 }
 
 // websocket turns a function that talks over one connection into an HTTP
-// handler: it upgrades the request, logs the connection's open and close,
-// and closes it with the status code that fits how the function ended.
+// handler: it upgrades the request, logs the open, and runs talk.
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Upgrade(w, r, &opts)
@@ -200,21 +199,28 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			c.Close(StatusGoingAway, "server shutting down")
 			return
 		}
-		defer s.untrack(c)
-		start := time.Now()
 		s.log.Info("websocket open", "remote", r.RemoteAddr, "path", r.URL.Path)
-
-		err = talkSafely(c, talk)
-		code, reason := closeStatus(err)
-		c.Close(code, reason) // does nothing if the connection is already closed
-		level := slog.LevelInfo
-		var protoErr *ProtocolError
-		if errors.As(err, &protoErr) || code == StatusInternalError {
-			level = slog.LevelWarn // §7.1.7: a failed connection SHOULD be logged
-		}
-		s.log.Log(r.Context(), level, "websocket closed", "remote", r.RemoteAddr, "path", r.URL.Path,
-			"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
+		// The connection lives on in a goroutine of its own, so that
+		// net/http's goroutine returns and frees what it kept for the request.
+		go s.talk(c, r.RemoteAddr, r.URL.Path, talk)
 	})
+}
+
+// talk runs one connection's conversation, then closes it with the status
+// code that fits how the conversation ended, and logs the close.
+func (s *server) talk(c *Conn, remote, path string, talk func(*Conn) error) {
+	defer s.untrack(c)
+	start := time.Now()
+	err := talkSafely(c, talk)
+	code, reason := closeStatus(err)
+	c.Close(code, reason) // does nothing if the connection is already closed
+	level := slog.LevelInfo
+	var protoErr *ProtocolError
+	if errors.As(err, &protoErr) || code == StatusInternalError {
+		level = slog.LevelWarn // §7.1.7: a failed connection SHOULD be logged
+	}
+	s.log.Log(context.Background(), level, "websocket closed", "remote", remote, "path", path,
+		"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 }
 
 // talkSafely runs talk, turning a panic into an error, so that the peer

@@ -146,7 +146,7 @@ func BenchmarkEcho(b *testing.B) {
 	}{{OpText, 16}, {OpText, 128}, {OpBinary, 4 << 10}, {OpBinary, 64 << 10}, {OpBinary, 1 << 20}} {
 		b.Run(sizeName(tt.size), func(b *testing.B) {
 			client, server := tcpPair(b)
-			c := newConn(server, bufio.NewReadWriter(bufio.NewReader(server), bufio.NewWriter(server)), "", &Options{MaxMessage: 16 << 20})
+			c := newConn(server, bufio.NewReader(server), "", &Options{MaxMessage: 16 << 20})
 			done := make(chan error, 1)
 			go func() { done <- echo(c) }()
 
@@ -243,7 +243,7 @@ func FuzzReadMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		nc := &scriptedConn{in: bytes.NewReader(in)}
-		c := newConn(nc, bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc)), "", &Options{MaxMessage: 1 << 16})
+		c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: 1 << 16})
 		var buf []byte
 		for range len(in) + 1 { // every message needs at least one byte
 			var err error

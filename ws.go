@@ -328,7 +328,7 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 		http.Error(w, "websocket: cannot take over this connection", http.StatusInternalServerError)
 		return nil, err
 	}
-	c := newConn(nc, rw, subprotocol, opts)
+	c := newConn(nc, rw.Reader, subprotocol, opts)
 	response := "HTTP/1.1 101 Switching Protocols\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
@@ -337,11 +337,8 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 		response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
 	}
 	response += "\r\n"
-	if _, err := c.bw.WriteString(response); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	if err := c.bw.Flush(); err != nil {
+	nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	if _, err := io.WriteString(nc, response); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -448,9 +445,10 @@ func isToken(s string) bool {
 // may write (WriteMessage, Close), and their frames never interleave.
 // While reading, the Conn answers pings and Close frames by itself.
 type Conn struct {
-	nc           net.Conn // the hijacked connection, for closing it
+	nc           net.Conn // the hijacked connection
 	subprotocol  string
 	maxMessage   int64
+	timeout      time.Duration // IdleTimeout
 	closeTimeout time.Duration
 
 	// The reader's state: only the goroutine holding readMu touches it.
@@ -461,34 +459,38 @@ type Conn struct {
 
 	// The writer's state: one frame at a time.
 	writeMu   sync.Mutex
-	bw        *bufio.Writer
 	closeSent bool // §5.5.1: nothing more may be sent after a Close
+	header    [maxHeaderSize]byte
+	iovec     [2][]byte   // header and payload of a large frame...
+	buffers   net.Buffers // ...written together by one writev
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed once the TCP connection is
 }
 
-func newConn(nc net.Conn, rw *bufio.ReadWriter, subprotocol string, opts *Options) *Conn {
+// newConn makes a Conn of a connection taken over from net/http, and of
+// br, the buffered reader net/http read the handshake with.
+func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
 	// net/http set deadlines for the request; the WebSocket keeps its own.
 	nc.SetDeadline(time.Time{})
 	c := &Conn{
 		nc:           nc,
 		subprotocol:  subprotocol,
 		maxMessage:   orDefault(opts.MaxMessage, 1<<20),
+		timeout:      orDefault(opts.IdleTimeout, time.Minute),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
 		closed:       make(chan struct{}),
 	}
-	t := &timedConn{Conn: nc, timeout: orDefault(opts.IdleTimeout, time.Minute), ping: c.ping}
+	t := &timedReader{conn: nc, timeout: c.timeout, ping: c.ping}
 	// §6.2: frames start with the first byte after the handshake, and
 	// net/http may have read some of them already along with the request.
-	if n := rw.Reader.Buffered(); n > 0 {
-		ahead, _ := rw.Reader.Peek(n)
+	if n := br.Buffered(); n > 0 {
+		ahead, _ := br.Peek(n)
 		t.ahead = slices.Clone(ahead)
 	}
-	// Keep net/http's 4 KiB buffers, but read and write through timedConn.
-	c.br, c.bw = rw.Reader, rw.Writer
+	// Keep net/http's 4 KiB read buffer, but read through timedReader.
+	c.br = br
 	c.br.Reset(t)
-	c.bw.Reset(t)
 	return c
 }
 
@@ -506,36 +508,32 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // RemoteAddr returns the peer's network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
-// A timedConn puts a deadline on every read and write of the network, so
-// that no wait on the peer is unbounded, and keeps a healthy but quiet peer
+// A timedReader puts a deadline on every read of the network, so that no
+// wait on the peer is unbounded, and keeps a healthy but quiet peer
 // talking: after half the timeout of silence it pings (§5.5.2), and any
-// compliant peer's pong ends the silence.
-type timedConn struct {
-	net.Conn
+// compliant peer's pong ends the silence. (Writes have their deadline in
+// writeFrame.)
+type timedReader struct {
+	conn    net.Conn
 	ahead   []byte // bytes net/http read past the handshake, returned first
 	timeout time.Duration
 	ping    func()
 }
 
-func (t *timedConn) Read(p []byte) (int, error) {
+func (t *timedReader) Read(p []byte) (int, error) {
 	if len(t.ahead) > 0 {
 		n := copy(p, t.ahead)
 		t.ahead = t.ahead[n:]
 		return n, nil
 	}
 	for pinged := false; ; pinged = true {
-		t.SetReadDeadline(time.Now().Add(t.timeout / 2))
-		n, err := t.Conn.Read(p)
+		t.conn.SetReadDeadline(time.Now().Add(t.timeout / 2))
+		n, err := t.conn.Read(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
 		t.ping()
 	}
-}
-
-func (t *timedConn) Write(p []byte) (int, error) {
-	t.SetWriteDeadline(time.Now().Add(t.timeout))
-	return t.Conn.Write(p)
 }
 
 // ---------------------------------------------------------------------------
@@ -723,6 +721,15 @@ func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
 	if c.readErr != nil {
 		return 0, dst, c.readErr
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			// A bug here must not leave the connection open, nor let Close
+			// read the same bytes again: end it, then report the panic.
+			c.readErr = fmt.Errorf("websocket: reader panicked: %v", p)
+			c.abort()
+			panic(p)
+		}
+	}()
 	m := message{buf: dst, start: len(dst), checked: len(dst)}
 	if err := c.assemble(&m); err != nil {
 		c.readErr = c.closeAfter(err)
@@ -858,42 +865,66 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 	return c.writeFrame(op, p)
 }
 
-// ping asks a quiet peer for a sign of life (§5.5.2); timedConn calls it.
+// ping asks a quiet peer for a sign of life (§5.5.2); timedReader calls it.
 // If it cannot be sent, the wait that follows times out anyway.
 func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 
+// maxHeaderSize is the size of the longest server frame header: 2 bytes
+// and a 64-bit length, with no masking key (§5.2).
+const maxHeaderSize = 10
+
+// smallFrames lends a frame of up to smallFrame bytes a buffer to be
+// assembled in, so that it goes out in one write while an idle connection
+// holds no write buffer at all.
+const smallFrame = 4096
+
+var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
+
 // writeFrame sends p as one final frame, the way a server must: unmasked
 // (§5.1), RSV bits clear (§5.2), the length in its shortest form (§5.2),
-// and flushed, so it goes out now (§6.1). The caller holds writeMu: a
-// frame is never interleaved with another (§5.4).
+// and at once (§6.1). The caller holds writeMu: a frame is never
+// interleaved with another (§5.4).
 func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
-	b := c.bw.AvailableBuffer()
-	b = append(b, 0x80|byte(op)) // FIN, and the opcode
-	switch n := len(p); {
-	case n <= 125:
-		b = append(b, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, 126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	c.bw.Write(b)
-	c.bw.Write(p)
 	if op == OpClose {
 		c.closeSent = true
 	}
-	if err := c.bw.Flush(); err != nil {
+	header := appendHeader(c.header[:0], op, len(p))
+	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	var err error
+	if len(header)+len(p) <= smallFrame {
+		buf := smallFrames.Get().(*[smallFrame]byte)
+		_, err = c.nc.Write(append(append(buf[:0], header...), p...))
+		smallFrames.Put(buf)
+	} else {
+		// Header and payload in one writev system call, without copying.
+		c.iovec = [2][]byte{header, p}
+		c.buffers = c.iovec[:]
+		_, err = c.buffers.WriteTo(c.nc)
+		c.iovec = [2][]byte{}
+	}
+	if err != nil {
 		// A frame may be half sent: nothing can follow it.
 		c.closeSent = true
 		c.abort()
 		return &CloseError{Code: StatusAbnormal, err: err}
 	}
 	return nil
+}
+
+// appendHeader appends the header of a final, unmasked frame (§5.2).
+func appendHeader(b []byte, op Opcode, length int) []byte {
+	b = append(b, 0x80|byte(op)) // FIN, and the opcode
+	switch {
+	case length <= 125:
+		return append(b, byte(length))
+	case length <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(length))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(length))
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -1008,5 +1039,5 @@ func (c *Conn) abort() {
 // an HTTP status during the handshake, a Close frame with a code after it.
 // Origins are checked for browsers (§10.2, checkOrigin), messages have a
 // size limit checked before allocation (§10.4, assemble), and every wait on
-// the peer has a deadline (timedConn, Close, closeTCP).
+// the peer has a deadline (timedReader, writeFrame, Close, closeTCP).
 // ---------------------------------------------------------------------------
