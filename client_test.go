@@ -10,10 +10,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,8 +35,26 @@ const testTimeout = 10 * time.Second
 // returned: a handler still running is a leaked goroutine.
 func newTestServer(t testing.TB, opts Options) *httptest.Server {
 	t.Helper()
+	return startTestServer(t, opts, false)
+}
+
+// newTLSTestServer is newTestServer on a TLS port (S-14).
+func newTLSTestServer(t testing.TB, opts Options) *httptest.Server {
+	t.Helper()
+	return startTestServer(t, opts, true)
+}
+
+func startTestServer(t testing.TB, opts Options, useTLS bool) *httptest.Server {
 	s := newServer(slog.New(slog.DiscardHandler), opts)
-	srv := httptest.NewServer(s.routes())
+	srv := httptest.NewUnstartedServer(s.routes())
+	// Many tests send what net/http logs as an error (plain HTTP to the
+	// TLS port, say): that is the point of them, not news.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -147,12 +167,29 @@ func connect(t testing.TB, srv *httptest.Server, request string) *testClient {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return handshakeOver(t, nc, request)
+}
+
+// dialTLS is dial over TLS, trusting the test server's certificate.
+func dialTLS(t testing.TB, srv *httptest.Server, path string) *testClient {
+	t.Helper()
+	cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	nc, err := tls.DialWithDialer(&net.Dialer{Timeout: testTimeout}, "tcp", srv.Listener.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return handshakeOver(t, nc, handshakeRequest(srv.Listener.Addr().String(), path))
+}
+
+// handshakeOver writes request on nc and reads the response head.
+func handshakeOver(t testing.TB, nc net.Conn, request string) *testClient {
+	t.Helper()
 	t.Cleanup(func() { nc.Close() })
 	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
 	c.write([]byte(request))
 	nc.SetReadDeadline(time.Now().Add(testTimeout))
-	c.resp, err = http.ReadResponse(c.br, nil)
-	if err != nil {
+	var err error
+	if c.resp, err = http.ReadResponse(c.br, nil); err != nil {
 		t.Fatalf("reading the handshake response: %v", err)
 	}
 	return c
@@ -341,4 +378,39 @@ func (c *testClient) closeHandshake() {
 	c.t.Helper()
 	c.send(closeFrame(StatusNormal, ""))
 	c.expectClose(StatusNormal)
+}
+
+// readToEOF closes the client's sending side and returns everything the
+// server sends until it closes the connection.
+func (c *testClient) readToEOF() []byte {
+	c.t.Helper()
+	if err := c.nc.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		c.t.Fatalf("CloseWrite: %v", err)
+	}
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	rest, err := io.ReadAll(c.br)
+	if err != nil {
+		c.t.Fatalf("waiting for the server to close the connection: %v (after % x)", err, rest)
+	}
+	return rest
+}
+
+// expectBytes fails the test unless the next bytes from the server are
+// exactly want.
+func (c *testClient) expectBytes(want ...byte) {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	got := make([]byte, len(want))
+	n, err := io.ReadFull(c.br, got)
+	if err != nil || !bytes.Equal(got, want) {
+		c.t.Fatalf("got % x (%v), want % x", shorten(got[:n]), err, shorten(want))
+	}
+}
+
+// shorten keeps byte dumps of long frames readable.
+func shorten(b []byte) []byte {
+	if len(b) > 48 {
+		return b[:48]
+	}
+	return b
 }

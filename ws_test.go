@@ -1,17 +1,881 @@
 package main
 
-import "testing"
+// The conformance suite: the real server (newTestServer) driven by the raw
+// client of client_test.go over loopback connections.
+//
+// TestHandshake and TestExamples are organised by the server rules of
+// /work/shared/rfc/server-rules.md (S-nn); the other tests mirror sections
+// of the Autobahn TestSuite (fuzzingclient), one subtest per case, named by
+// its case id. Run one case with an anchored pattern, since "5.1" also
+// matches "5.10": go test -run 'TestFragmentation/^5\.1_'.
 
-// §1.3: the handshake example, end to end.
-func TestSmoke(t *testing.T) {
-	srv := newTestServer(t, Options{MaxMessage: 16 << 20})
-	c := dial(t, srv, "/echo")
-	if got := c.resp.Header.Get("Sec-WebSocket-Accept"); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Fatalf("accept %q", got)
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleKey and sampleAccept are the handshake example of §1.3 and
+// §4.2.2: the key handshakeRequest sends, and the only right answer to it.
+const (
+	sampleKey    = "dGhlIHNhbXBsZSBub25jZQ=="
+	sampleAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+)
+
+// ---------------------------------------------------------------------------
+// The opening handshake (§4.2.1, §4.2.2)
+// ---------------------------------------------------------------------------
+
+func TestHandshake(t *testing.T) {
+	// Every request here is H (handshakeRequest) for /echo, edited;
+	// "{host}" in an edit stands for the server's host:port.
+	onlyEcho := Options{Subprotocols: []string{"echo"}}
+	appOnly := Options{Origins: []string{"https://app.example"}}
+
+	// S-01: a request that breaks §4.2.1 in any way gets an HTTP error and
+	// never a 101. Where a rule allows several statuses, statuses lists
+	// them all.
+	refusals := []struct {
+		name     string
+		opts     Options
+		edits    []edit
+		statuses []int
+		// advertise: the answer must list the versions this server speaks,
+		// Sec-WebSocket-Version: 13 (§4.2.2 step 4, §4.4). Every 426 must.
+		advertise bool
+	}{
+		{name: "S-02 §4.2.1 method POST", edits: edits(requestLine("POST /echo HTTP/1.1")), statuses: []int{400, 405}},
+		{name: "S-03 §4.2.1 HTTP 1.0", edits: edits(requestLine("GET /echo HTTP/1.0")), statuses: []int{400, 426, 505}},
+		{name: "S-05 §4.2.1 no Host", edits: edits(drop("Host")), statuses: []int{400}},
+		{name: "S-06 §4.2.1 no Upgrade", edits: edits(drop("Upgrade")), statuses: []int{400, 426}},
+		{name: "S-06 §4.2.1 Upgrade h2c", edits: edits(set("Upgrade", "h2c")), statuses: []int{400, 426}},
+		{name: "S-07 §4.2.1 Connection keep-alive", edits: edits(set("Connection", "keep-alive")), statuses: []int{400}},
+		{name: "S-07 §4.2.1 no Connection", edits: edits(drop("Connection")), statuses: []int{400}},
+		{name: "S-07 §4.2.1 Connection Upgraded, a substring is not the token", edits: edits(set("Connection", "Upgraded")), statuses: []int{400}},
+		{name: "S-08 §4.2.1 no key", edits: edits(drop("Sec-WebSocket-Key")), statuses: []int{400}},
+		{name: "S-08 §4.2.1 key of 8 bytes", edits: edits(set("Sec-WebSocket-Key", "MTIzNDU2Nzg=")), statuses: []int{400}},
+		{name: "S-08 §4.2.1 key not base64", edits: edits(set("Sec-WebSocket-Key", "!!!!")), statuses: []int{400}},
+		{name: "S-08 §4.2.1 key of 20 bytes", edits: edits(set("Sec-WebSocket-Key", "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=")), statuses: []int{400}},
+		{name: "S-09 §11.3.1 two key lines", edits: edits(add("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==")), statuses: []int{400}},
+		{name: "S-10 §4.2.1 no version", edits: edits(drop("Sec-WebSocket-Version")), statuses: []int{400, 426}},
+		{name: "S-10 §11.3.5 two version lines", edits: edits(add("Sec-WebSocket-Version: 13")), statuses: []int{400}},
+		{name: "S-10 §4.2.1 version 013", edits: edits(set("Sec-WebSocket-Version", "013")), statuses: []int{426, 400}, advertise: true},
+		{name: "S-10 §4.2.1 version 8, 13", edits: edits(set("Sec-WebSocket-Version", "8, 13")), statuses: []int{426, 400}, advertise: true},
+		{name: "S-18 §4.4 version 8", edits: edits(set("Sec-WebSocket-Version", "8")), statuses: []int{426, 400}, advertise: true},
+		{name: "S-18 §4.4 version 25", edits: edits(set("Sec-WebSocket-Version", "25")), statuses: []int{426, 400}, advertise: true},
+		{name: "S-01 §4.2.1 Sec-WebSocket-Protocol not a list of tokens", edits: edits(set("Sec-WebSocket-Protocol", "chat echo")), statuses: []int{400}},
+		{name: "S-15 §4.2.2 cross-site Origin", edits: edits(set("Origin", "http://evil.example")), statuses: []int{403}},
+		{name: "S-15 §4.2.2 Origin on another port of the host", edits: edits(set("Origin", "http://127.0.0.1")), statuses: []int{403}},
+		{name: "S-16 §10.2 allow-list, Origin null", opts: appOnly, edits: edits(set("Origin", "null")), statuses: []int{403}},
+		{name: "S-16 §10.2 allow-list, another origin", opts: appOnly, edits: edits(set("Origin", "https://other.example")), statuses: []int{403}},
+		{name: "S-16 §10.2 allow-list, same host but http", opts: appOnly, edits: edits(set("Origin", "http://app.example")), statuses: []int{403}},
+		{name: "S-17 §4.2.2 unknown resource", edits: edits(requestLine("GET /nope HTTP/1.1")), statuses: []int{404}},
+		{name: "S-71 §9.1 Sec-WebSocket-Extensions ;=", edits: edits(set("Sec-WebSocket-Extensions", ";=")), statuses: []int{400}},
+		{name: "S-71 §9.1 quoted parameter value not a token", edits: edits(set("Sec-WebSocket-Extensions", `permessage-deflate; client_max_window_bits="1 5"`)), statuses: []int{400}},
 	}
-	c.send(text("Hello"), ping("p"), fragment(true, false, text("Hel")), fragment(false, true, text("lo")))
-	c.expect(text("Hello"), pong("p"), text("Hello"))
-	c.send(binaryFrame(make([]byte, 70000)))
-	c.expect(binaryFrame(make([]byte, 70000)))
-	c.closeHandshake()
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, tc.opts)
+			c := connect(t, srv, buildRequest(srv, tc.edits...))
+			c.expectRefused(tc.statuses, tc.advertise)
+		})
+	}
+
+	// Requests a server must accept: each gets a 101 with the right
+	// Accept, the agreed subprotocol (or none, S-20), no extension (S-21,
+	// the server implements none), and then a working echo.
+	acceptances := []struct {
+		name     string
+		opts     Options
+		edits    []edit
+		accept   string   // Sec-WebSocket-Accept; "" means sampleAccept
+		protocol []string // the Sec-WebSocket-Protocol lines of the answer
+	}{
+		{name: "S-04 §4.2.1 absolute Request-URI", edits: edits(requestLine("GET http://{host}/echo HTTP/1.1"))},
+		{name: "S-06 §4.2.1 Upgrade WebSocket, any case", edits: edits(set("Upgrade", "WebSocket"))},
+		{name: "S-07 §4.2.1 Connection keep-alive, Upgrade", edits: edits(set("Connection", "keep-alive, Upgrade"))},
+		{name: "S-07 §4.2.1 Connection upgrade, any case", edits: edits(set("Connection", "upgrade"))},
+		// E-1, erratum 3150: the RFC's own example key has nonzero pad
+		// bits; ws.go decodes leniently and accepts it.
+		{name: "S-08 §4.1 the RFC's example key AQIDBAUGBwgJCgsMDQ4PEC==", edits: edits(set("Sec-WebSocket-Key", "AQIDBAUGBwgJCgsMDQ4PEC==")), accept: "OfS0wDaT5NoxF2gqm7Zj2YtetzM="},
+		{name: "S-11 §4.2.1 no Origin, allow-list set", opts: appOnly},
+		{name: "S-12 §11.3.4 Protocol on two lines", opts: onlyEcho, edits: edits(add("Sec-WebSocket-Protocol: x", "Sec-WebSocket-Protocol: echo")), protocol: []string{"echo"}},
+		{name: "S-13 §4.2.1 lower-case names, any order, unknown header", edits: edits(add("X-Junk: 1"), lowerCaseReversed)},
+		{name: "S-15 §4.2.2 same Origin, upper-case scheme", edits: edits(set("Origin", "HTTP://{host}"))},
+		{name: "S-16 §10.2 allow-listed Origin", opts: appOnly, edits: edits(set("Origin", "https://app.example"))},
+		{name: "S-16 §10.2 allow-listed Origin, any case", opts: appOnly, edits: edits(set("Origin", "HTTPS://APP.EXAMPLE"))},
+		{name: "S-16 §10.2 allow-list keeps the same origin", opts: appOnly, edits: edits(set("Origin", "http://{host}"))},
+		{name: "S-19 §4.2.2 offer chat, echo", opts: onlyEcho, edits: edits(set("Sec-WebSocket-Protocol", "chat, echo")), protocol: []string{"echo"}},
+		{name: "S-20 §4.2.2 offer x-unknown, no header", opts: onlyEcho, edits: edits(set("Sec-WebSocket-Protocol", "x-unknown"))},
+		{name: "S-20 §4.2.2 no offer, no header", opts: onlyEcho},
+		{name: "S-21 §9 browser's permessage-deflate offer declined", edits: edits(set("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"))},
+		{name: "S-21 §9 offer x-foo declined", edits: edits(set("Sec-WebSocket-Extensions", "x-foo"))},
+		{name: "S-25 §4.2.2 key with surrounding spaces", edits: edits(set("Sec-WebSocket-Key", " \t"+sampleKey+" \t"))},
+		// §10.1: a raw client forges any Origin it likes; the check protects
+		// browsers and authenticates no one.
+		{name: "S-75 §10.1 forged Origin from a non-browser", opts: appOnly, edits: edits(set("Origin", "https://app.example"), set("User-Agent", "curl/8.0"))},
+	}
+	for _, tc := range acceptances {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, tc.opts)
+			c := connect(t, srv, buildRequest(srv, tc.edits...))
+			c.expectAccepted(cmp.Or(tc.accept, sampleAccept), tc.protocol)
+			c.send(text("Hello"))
+			c.expect(text("Hello"))
+			c.closeHandshake()
+		})
+	}
+
+	t.Run("S-22 §4.2.2 status line 101 Switching Protocols", func(t *testing.T) {
+		c := dial(t, newTestServer(t, Options{}), "/echo")
+		if c.resp.Proto != "HTTP/1.1" || c.resp.Status != "101 Switching Protocols" {
+			t.Errorf("status line %s %s, want HTTP/1.1 101 Switching Protocols", c.resp.Proto, c.resp.Status)
+		}
+		c.closeHandshake()
+	})
+	t.Run("S-23 §4.2.2 Upgrade websocket", func(t *testing.T) {
+		c := dial(t, newTestServer(t, Options{}), "/echo")
+		if got := c.resp.Header.Values("Upgrade"); len(got) != 1 || !strings.EqualFold(got[0], "websocket") {
+			t.Errorf("Upgrade %q, want websocket", got)
+		}
+		c.closeHandshake()
+	})
+	t.Run("S-24 §4.2.2 Connection Upgrade", func(t *testing.T) {
+		c := dial(t, newTestServer(t, Options{}), "/echo")
+		if got := c.resp.Header.Values("Connection"); !hasListToken(got, "Upgrade") {
+			t.Errorf("Connection %q, want the token Upgrade", got)
+		}
+		c.closeHandshake()
+	})
+	t.Run("S-25 §1.3 Sec-WebSocket-Accept of the example key, once", func(t *testing.T) {
+		c := dial(t, newTestServer(t, Options{}), "/echo")
+		if got := c.resp.Header.Values("Sec-WebSocket-Accept"); !slices.Equal(got, []string{sampleAccept}) {
+			t.Errorf("Sec-WebSocket-Accept %q, want exactly [%s]", got, sampleAccept)
+		}
+		c.closeHandshake()
+	})
+	t.Run("S-26 §4.2.2 no body, frames right after the blank line", func(t *testing.T) {
+		c := dial(t, newTestServer(t, Options{}), "/echo")
+		for _, h := range []string{"Content-Length", "Transfer-Encoding"} {
+			if v := c.resp.Header.Values(h); v != nil {
+				t.Errorf("101 carries %s: %q", h, v)
+			}
+		}
+		// The very next bytes after the head must be the pong: not a body,
+		// not a chunk header.
+		c.send(ping(""))
+		c.expectBytes(0x8A, 0x00)
+		c.closeHandshake()
+	})
+
+	// S-14 (§4.2.2(1), §10.6): on a TLS port, TLS comes first and the
+	// WebSocket runs inside it.
+	t.Run("S-14 §10.6 wss handshake and echo", func(t *testing.T) {
+		c := dialTLS(t, newTLSTestServer(t, Options{}), "/echo")
+		c.expectAccepted(sampleAccept, nil)
+		c.send(text("Hello"), ping("inside TLS"))
+		c.expect(text("Hello"), pong("inside TLS"))
+		c.closeHandshake()
+	})
+	t.Run("S-14 §4.2.2 plain HTTP to the TLS port gets no 101", func(t *testing.T) {
+		srv := newTLSTestServer(t, Options{})
+		c := connect(t, srv, handshakeRequest(srv.Listener.Addr().String(), "/echo"))
+		if c.resp.StatusCode == http.StatusSwitchingProtocols || c.resp.Header.Get("Sec-WebSocket-Accept") != "" {
+			t.Fatalf("plain HTTP on the TLS port got %s, Accept %q", c.resp.Status, c.resp.Header.Get("Sec-WebSocket-Accept"))
+		}
+	})
+	// S-74 (§10.7): a TLS ClientHello on the plain port is not HTTP: the
+	// server answers 400 or drops it, and keeps serving.
+	t.Run("S-74 §10.7 TLS ClientHello to the plain port", func(t *testing.T) {
+		srv := newTestServer(t, Options{})
+		got := exchangeRaw(t, srv, clientHello(t))
+		if len(got) > 0 && !bytes.HasPrefix(got, []byte("HTTP/1.1 400 ")) {
+			t.Errorf("the server answered a ClientHello with %q, want 400 or nothing", got)
+		}
+		c := dial(t, srv, "/echo")
+		c.send(text("still serving"))
+		c.expect(text("still serving"))
+		c.closeHandshake()
+	})
+}
+
+// ---------------------------------------------------------------------------
+// §5.7: the RFC's frame examples, byte for byte
+// ---------------------------------------------------------------------------
+
+func TestExamples(t *testing.T) {
+	hello := []byte{0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f} // unmasked "Hello", the server's echo
+	cases := []struct {
+		name string
+		send []byte // written in one write, as it is
+		want []byte // exactly the bytes the server sends back
+	}{
+		// S-37 (§5.3): the masked "Hello" of §5.7, key 37 fa 21 3d.
+		{"S-37 §5.7 masked Hello", []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}, hello},
+		// S-38 (§5.4): §5.7's fragmented "Hel" + "lo", masked with the same key.
+		{"S-38 §5.7 fragmented Hel lo", []byte{
+			0x01, 0x83, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d,
+			0x80, 0x82, 0x37, 0xfa, 0x21, 0x3d, 0x5b, 0x95,
+		}, hello},
+		// S-49, S-50 (§5.5.2, §5.5.3): §5.7's ping, masked as a client
+		// must; the pong is §5.7's, unmasked as a server must.
+		{"S-50 §5.7 ping Hello", []byte{0x89, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}, []byte{0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}},
+		// S-28 (§5.1): the masking key may be zero; the frame is still masked.
+		{"S-28 §5.1 masking key 00 00 00 00", []byte{0x81, 0x85, 0, 0, 0, 0, 0x48, 0x65, 0x6c, 0x6c, 0x6f}, hello},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, newTestServer(t, Options{}), "/echo")
+			c.write(tc.send)
+			c.expectBytes(tc.want...)
+			c.closeHandshake()
+		})
+	}
+
+	// S-35 (§5.2): §5.7's 256-byte and 64 KiB binary messages; the echo's
+	// length takes the shortest form, 16 and 64 bits.
+	lengths := []struct {
+		name   string
+		size   int
+		header []byte
+	}{
+		{"S-35 §5.7 256 bytes binary", 256, []byte{0x82, 0x7e, 0x01, 0x00}},
+		{"S-35 §5.7 64KiB binary", 65536, []byte{0x82, 0x7f, 0, 0, 0, 0, 0, 0x01, 0, 0}},
+	}
+	for _, tc := range lengths {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, newTestServer(t, Options{}), "/echo")
+			payload := pattern(tc.size)
+			c.send(binaryFrame(payload))
+			c.expectBytes(append(slices.Clone(tc.header), payload...)...)
+			c.closeHandshake()
+		})
+	}
+
+	// S-28 (§5.1): §5.7's unmasked "Hello" is a server's frame; from a
+	// client it fails the connection, and is not echoed. The same in each
+	// length form, since the header's size depends on both.
+	unmasked := []struct {
+		name    string
+		payload string
+	}{
+		{"S-28 §5.1 unmasked Hello from the client, 7-bit length", "Hello"}, // §5.7's 81 05 48 65 6c 6c 6f
+		{"S-28 §5.1 unmasked 200 bytes from the client, 16-bit length", strings.Repeat("x", 200)},
+		{"S-28 §5.1 unmasked 65536 bytes from the client, 64-bit length", strings.Repeat("x", 65536)},
+	}
+	for _, tc := range unmasked {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, newTestServer(t, Options{}), "/echo")
+			f := text(tc.payload)
+			f.unmasked = true
+			c.send(f)
+			c.expectClose(StatusProtocolError)
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Autobahn TestSuite, one test per section
+// ---------------------------------------------------------------------------
+
+// Autobahn section 1, Framing (S-35, S-36, S-37): text and binary messages
+// of every length form, echoed byte for byte.
+func TestFraming(t *testing.T) {
+	sizes := []int{0, 125, 126, 127, 128, 65535, 65536}
+	var cases []autobahnCase
+	for i, kind := range []struct {
+		name string
+		make func(n int) frame
+	}{
+		{"text", func(n int) frame { return text(strings.Repeat("*", n)) }},
+		{"binary", func(n int) frame { return binaryFrame(bytes.Repeat([]byte{0xFE}, n)) }},
+	} {
+		for j, n := range sizes {
+			f := kind.make(n)
+			cases = append(cases, autobahnCase{
+				id:    fmt.Sprintf("1.%d.%d %s of %d bytes", i+1, j+1, kind.name, n),
+				steps: []exchange{{send: []frame{f}, want: []frame{f}}},
+			})
+		}
+		// 1.x.8: the same 64 KiB in writes of 997 bytes, which split the
+		// header and cut the payload off the 4-byte mask cycle (S-37).
+		f := kind.make(65536)
+		cases = append(cases, autobahnCase{
+			id:    fmt.Sprintf("1.%d.8 %s of 65536 bytes in 997-byte writes", i+1, kind.name),
+			steps: []exchange{{send: []frame{f}, pieces: 997, want: []frame{f}}},
+		})
+	}
+	runAutobahn(t, cases)
+
+	// S-36 (§5.2): a length written in a longer form than needed breaks a
+	// rule for senders only; this server accepts it (ws.go, readHeader).
+	for _, form := range []int{16, 64} {
+		t.Run(fmt.Sprintf("S-36 §5.2 Hello with a %d-bit length is accepted", form), func(t *testing.T) {
+			c := dial(t, newTestServer(t, Options{}), "/echo")
+			c.write(encodeLengthForm(text("Hello"), [4]byte{0x37, 0xfa, 0x21, 0x3d}, form))
+			c.expect(text("Hello"))
+			c.closeHandshake()
+		})
+	}
+	// S-34 (§5.2): the most significant bit of a 64-bit length must be 0.
+	// The rule allows 1002 or 1009 (too big); either way before a byte of
+	// payload is awaited.
+	t.Run("S-34 §5.2 64-bit length with the most significant bit set", func(t *testing.T) {
+		c := dial(t, newTestServer(t, Options{}), "/echo")
+		c.write([]byte{0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x37, 0xfa, 0x21, 0x3d})
+		f, err := c.readFrame()
+		if err != nil || f.op != OpClose || (closeCode(f) != StatusProtocolError && closeCode(f) != StatusTooBig) {
+			t.Fatalf("got %v (%v), want Close 1002 or 1009", f, err)
+		}
+		c.expectEOF()
+	})
+}
+
+// Autobahn section 2, Pings and Pongs (§5.5.2, §5.5.3; S-44, S-49-S-52).
+func TestPingPong(t *testing.T) {
+	binaryPayload := "\x00\xff\xfe\xfd\xfc\xfb\x00\xff"
+	longest := strings.Repeat("\xfe", 125)
+	var tenPings, tenPongs []frame
+	for i := range 10 {
+		tenPings = append(tenPings, ping(fmt.Sprintf("payload-%d", i)))
+		tenPongs = append(tenPongs, pong(fmt.Sprintf("payload-%d", i)))
+	}
+	runAutobahn(t, []autobahnCase{
+		{id: "2.1 ping, empty", steps: []exchange{{send: []frame{ping("")}, want: []frame{pong("")}}}},
+		{id: "2.2 ping with text", steps: []exchange{{send: []frame{ping("Hello, world!")}, want: []frame{pong("Hello, world!")}}}},
+		{id: "2.3 ping with binary", steps: []exchange{{send: []frame{ping(binaryPayload)}, want: []frame{pong(binaryPayload)}}}},
+		{id: "2.4 ping of 125 bytes", steps: []exchange{{send: []frame{ping(longest)}, want: []frame{pong(longest)}}}},
+		// S-44 (§5.5): a control frame carries at most 125 bytes.
+		{id: "2.5 ping of 126 bytes", steps: []exchange{{send: []frame{ping(longest + "\xfe")}}}, fail: StatusProtocolError},
+		// S-44 (§5.5): the same limit for a Close: 2 bytes of code and a
+		// 124-byte reason are one byte too many (Autobahn 7.3.6).
+		{id: "S-44 §5.5 close of 126 bytes", steps: []exchange{{send: []frame{closeFrame(StatusNormal, strings.Repeat("x", 124))}}}, fail: StatusProtocolError},
+		{id: "2.6 ping of 125 bytes in 1-byte writes", steps: []exchange{{send: []frame{ping(longest)}, pieces: 1, want: []frame{pong(longest)}}}},
+		// S-52 (§5.5.3): an unsolicited pong needs no answer; the close
+		// handshake that follows checks that none came.
+		{id: "2.7 unsolicited pong, empty", steps: []exchange{{send: []frame{pong("")}}}},
+		{id: "2.8 unsolicited pong with payload", steps: []exchange{{send: []frame{pong("unsolicited pong payload")}}}},
+		{id: "2.9 unsolicited pong, then ping", steps: []exchange{{send: []frame{pong("unsolicited pong payload"), ping("ping payload")}, want: []frame{pong("ping payload")}}}},
+		// S-51 (§5.5.3): each ping answered, in order.
+		{id: "2.10 10 pings", steps: []exchange{{send: tenPings, want: tenPongs}}},
+		{id: "2.11 10 pings in 1-byte writes", steps: []exchange{{send: tenPings, pieces: 1, want: tenPongs}}},
+	})
+}
+
+// Autobahn section 3, Reserved Bits (§5.2, §5.8; S-31, S-55): no extension
+// was negotiated, so any RSV bit fails the connection, and nothing after
+// the bad frame is processed (S-65): no echo, no pong.
+func TestReservedBits(t *testing.T) {
+	hello := "Hello, world!"
+	withRSV := func(f frame, rsv byte) frame { f.rsv = rsv; return f }
+	cases := []autobahnCase{
+		{id: "3.1 text with RSV=1", steps: []exchange{{send: []frame{withRSV(text(hello), 1)}}}, fail: StatusProtocolError},
+		{id: "3.5 binary with RSV=5", steps: []exchange{{send: []frame{withRSV(binaryFrame([]byte("\x00\xff\xfe\xfd\xfc\xfb\x00\xff")), 5)}}}, fail: StatusProtocolError},
+		// Autobahn describes 3.6 as "Ping with RSV = 6", but its code sends a
+		// binary frame; this is the frame it sends. The ping is S-31 below.
+		{id: "3.6 binary with RSV=6", steps: []exchange{{send: []frame{withRSV(binaryFrame([]byte(hello)), 6)}}}, fail: StatusProtocolError},
+		{id: "3.7 close with RSV=7", steps: []exchange{{send: []frame{withRSV(frame{fin: true, op: OpClose}, 7)}}}, fail: StatusProtocolError},
+		{id: "S-31 §5.2 ping with RSV=6", steps: []exchange{{send: []frame{withRSV(ping(""), 6)}}}, fail: StatusProtocolError},
+		// S-55 (§5.8): offering permessage-deflate is not negotiating it:
+		// the server declines (runAutobahn checks that the 101 has no
+		// Sec-WebSocket-Extensions), so a "compressed" frame, RSV1, is
+		// still an error.
+		{
+			id:        "S-55 §5.8 RSV1 after a declined permessage-deflate",
+			handshake: []string{"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"},
+			steps:     []exchange{{send: []frame{withRSV(text(hello), 4)}}},
+			fail:      StatusProtocolError,
+		},
+	}
+	// 3.2-3.4: a valid text, the same with RSV set, then a ping: the echo
+	// of the first, then the Close, and no pong. 3.2 in one write, 3.3
+	// frame by frame, 3.4 byte by byte.
+	for i, pieces := range []int{oneWrite, frameWise, 1} {
+		rsv := byte(i + 2)
+		cases = append(cases, autobahnCase{
+			id: fmt.Sprintf("3.%d text, text with RSV=%d, ping %s", i+2, rsv, piecesName(pieces)),
+			steps: []exchange{{
+				send:   []frame{text(hello), withRSV(text(hello), rsv), ping("")},
+				pieces: pieces,
+				want:   []frame{text(hello)},
+			}},
+			fail: StatusProtocolError,
+		})
+	}
+	runAutobahn(t, cases)
+}
+
+// Autobahn section 4, Opcodes (§5.2; S-33): 3-7 and 11-15 are reserved,
+// and no extension gave them a meaning.
+func TestOpcodes(t *testing.T) {
+	hello := "Hello, world!"
+	var cases []autobahnCase
+	for i, base := range []Opcode{3, 11} {
+		section := fmt.Sprintf("4.%d", i+1)
+		kind := []string{"non-control", "control"}[i]
+		// x.1: empty; x.2: with a payload.
+		cases = append(cases,
+			autobahnCase{
+				id:    fmt.Sprintf("%s.1 reserved %s opcode %d", section, kind, base),
+				steps: []exchange{{send: []frame{{fin: true, op: base}}}},
+				fail:  StatusProtocolError,
+			},
+			autobahnCase{
+				id:    fmt.Sprintf("%s.2 reserved %s opcode %d with payload", section, kind, base+1),
+				steps: []exchange{{send: []frame{{fin: true, op: base + 1, payload: []byte("reserved opcode payload")}}}},
+				fail:  StatusProtocolError,
+			})
+		// x.3-x.5: a valid text first, which is echoed, then the reserved
+		// frame, then a ping that must get no pong. x.5 byte by byte.
+		for j, shape := range []struct {
+			payload string
+			pieces  int
+		}{{"", oneWrite}, {hello, oneWrite}, {hello, 1}} {
+			op := base + Opcode(j+2)
+			cases = append(cases, autobahnCase{
+				id: fmt.Sprintf("%s.%d text, reserved %s opcode %d, ping %s", section, j+3, kind, op, piecesName(shape.pieces)),
+				steps: []exchange{{
+					send:   []frame{text(hello), {fin: true, op: op, payload: []byte(shape.payload)}, ping("")},
+					pieces: shape.pieces,
+					want:   []frame{text(hello)},
+				}},
+				fail: StatusProtocolError,
+			})
+		}
+	}
+	runAutobahn(t, cases)
+}
+
+// Autobahn section 5, Fragmentation (§5.4; S-38-S-41).
+func TestFragmentation(t *testing.T) {
+	first := func(f frame) frame { return fragment(true, false, f) }
+	middle := func(s string) frame { return fragment(false, false, text(s)) }
+	last := func(s string) frame { return fragment(false, true, text(s)) }
+	// A continuation frame with nothing to continue, FIN set or not.
+	stray := func(fin bool, s string) frame { return frame{fin: fin, op: OpContinuation, payload: []byte(s)} }
+	fragmentsText := text("fragment1fragment2")
+
+	cases := []autobahnCase{
+		// S-40 (§5.5): control frames are never fragmented.
+		{id: "5.1 ping in 2 fragments", steps: []exchange{{send: []frame{first(ping("fragment1")), last("fragment2")}}}, fail: StatusProtocolError},
+		{id: "5.2 pong in 2 fragments", steps: []exchange{{send: []frame{first(pong("fragment1")), last("fragment2")}}}, fail: StatusProtocolError},
+		// S-41: a complete fragmented message, then a stray continuation:
+		// the message is echoed, then the connection fails.
+		{id: "5.15 text in 2 fragments, stray continuation, text", steps: []exchange{{
+			send: []frame{first(text("fragment1")), last("fragment2"), stray(false, "fragment3"), text("fragment4")},
+			want: []frame{fragmentsText},
+		}}, fail: StatusProtocolError},
+		{id: "5.16 twice: stray continuation, text in 2 fragments", steps: []exchange{{send: []frame{
+			stray(false, "fragment1"), first(text("fragment2")), last("fragment3"),
+			stray(false, "fragment1"), first(text("fragment2")), last("fragment3"),
+		}}}, fail: StatusProtocolError},
+		{id: "5.17 twice: stray final continuation, text in 2 fragments", steps: []exchange{{send: []frame{
+			stray(true, "fragment1"), first(text("fragment2")), last("fragment3"),
+			stray(true, "fragment1"), first(text("fragment2")), last("fragment3"),
+		}}}, fail: StatusProtocolError},
+		// S-41: only the first frame of a message carries its opcode.
+		{id: "5.18 text in 2 fragments, both with opcode text", steps: []exchange{{send: []frame{first(text("fragment1")), text("fragment2")}}}, fail: StatusProtocolError},
+	}
+	for i, pieces := range []int{oneWrite, frameWise, 1} {
+		// S-38: 5.3-5.5, one text in two fragments.
+		cases = append(cases, autobahnCase{
+			id:    fmt.Sprintf("5.%d text in 2 fragments %s", i+3, piecesName(pieces)),
+			steps: []exchange{{send: []frame{first(text("fragment1")), last("fragment2")}, pieces: pieces, want: []frame{fragmentsText}}},
+		})
+		// S-39: 5.6-5.8, a ping between the fragments is answered first.
+		cases = append(cases, autobahnCase{
+			id: fmt.Sprintf("5.%d text in 2 fragments, ping between %s", i+6, piecesName(pieces)),
+			steps: []exchange{{
+				send:   []frame{first(text("fragment1")), ping("ping payload"), last("fragment2")},
+				pieces: pieces,
+				want:   []frame{pong("ping payload"), fragmentsText},
+			}},
+		})
+		// S-41: 5.9-5.14, a continuation with no message to continue,
+		// FIN set (5.9-5.11) or not (5.12-5.14), then a text.
+		for j, fin := range []bool{true, false} {
+			cases = append(cases, autobahnCase{
+				id: fmt.Sprintf("5.%d continuation FIN=%v with nothing to continue %s", 9+3*j+i, fin, piecesName(pieces)),
+				steps: []exchange{{
+					send:   []frame{stray(fin, "non-continuation payload"), text("Hello, world!")},
+					pieces: pieces,
+				}},
+				fail: StatusProtocolError,
+			})
+		}
+	}
+	// S-39: 5.19-5.20, five fragments with a ping after the second and
+	// after the fourth. The first pong must come before the message is
+	// complete, so the client waits for it before sending the rest.
+	for i, pieces := range []int{oneWrite, frameWise} {
+		cases = append(cases, autobahnCase{
+			id: fmt.Sprintf("5.%d text in 5 fragments, 2 pings between %s", 19+i, piecesName(pieces)),
+			steps: []exchange{
+				{
+					send:   []frame{first(text("fragment1")), middle("fragment2"), ping("pongme 1!")},
+					pieces: pieces,
+					want:   []frame{pong("pongme 1!")},
+				},
+				{
+					send:   []frame{middle("fragment3"), middle("fragment4"), ping("pongme 2!"), last("fragment5")},
+					pieces: pieces,
+					want:   []frame{pong("pongme 2!"), text("fragment1fragment2fragment3fragment4fragment5")},
+				},
+			},
+		})
+	}
+	runAutobahn(t, cases)
+}
+
+// Autobahn 10.1.1, and the rules of §5.4 and §6.2 about how frames may be
+// cut and packed.
+func TestMisc(t *testing.T) {
+	long := strings.Repeat("*", 65536)
+	runAutobahn(t, []autobahnCase{
+		// S-43 (§5.4): 65536 bytes as 50 fragments of 1300 bytes and one of 536.
+		{id: "10.1.1 text of 65536 bytes in 1300-byte fragments", steps: []exchange{{
+			send: fragments(text(long), 1300),
+			want: []frame{text(long)},
+		}}},
+		// S-43 (§5.4): a fragment may be empty, first, middle or last.
+		{id: "S-43 §5.4 text in 3 empty fragments", steps: []exchange{{
+			send: []frame{fragment(true, false, text("")), fragment(false, false, text("")), fragment(false, true, text(""))},
+			want: []frame{text("")},
+		}}},
+		{id: "S-43 §5.4 binary with empty fragments around the data", steps: []exchange{{
+			send: []frame{
+				fragment(true, false, binaryFrame(nil)), fragment(false, false, binaryFrame([]byte{1, 2, 3})),
+				fragment(false, false, binaryFrame(nil)), fragment(false, true, binaryFrame([]byte{4})),
+			},
+			want: []frame{binaryFrame([]byte{1, 2, 3, 4})},
+		}}},
+		// S-59 (§6.2): FIN ends a message; the next frame, in the same
+		// write, starts the next one.
+		{id: "S-59 §6.2 two messages in one write", steps: []exchange{{
+			send: []frame{text("first"), binaryFrame([]byte{0xFF, 0xFE})},
+			want: []frame{text("first"), binaryFrame([]byte{0xFF, 0xFE})},
+		}}},
+		// S-36, S-37 (§5.3, §6.2): a 64 KiB frame one byte per write: the
+		// header arrives in pieces, and the mask index keeps counting
+		// across reads.
+		{id: "S-37 §5.3 binary of 65536 bytes in 1-byte writes", steps: []exchange{{
+			send:   []frame{binaryFrame(pattern(65536))},
+			pieces: 1,
+			want:   []frame{binaryFrame(pattern(65536))},
+		}}},
+	})
+
+	// S-58 (§6.2): frames start at the first byte after the request, even
+	// when they arrive in the same write as the request, and net/http has
+	// read them already.
+	afterRequest := []struct {
+		name   string
+		frames []frame
+	}{
+		{"S-58 §6.2 handshake and a frame in one write", []frame{text("Hello")}},
+		// A frame longer than net/http's 4 KiB buffer: part of it was read
+		// ahead with the request, the rest is still on the wire.
+		{"S-58 §6.2 handshake, a 5000-byte frame and a ping in one write", []frame{text(strings.Repeat("x", 5000)), ping("after")}},
+	}
+	for _, tc := range afterRequest {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, Options{})
+			var raw []byte
+			raw = append(raw, handshakeRequest(srv.Listener.Addr().String(), "/echo")...)
+			for _, f := range tc.frames {
+				raw = append(raw, encode(f, [4]byte{0x37, 0xfa, 0x21, 0x3d})...)
+			}
+			c := connect(t, srv, string(raw))
+			c.expectAccepted(sampleAccept, nil)
+			var want []frame
+			for _, f := range tc.frames {
+				if f.op == OpPing {
+					f.op = OpPong
+				}
+				want = append(want, f)
+			}
+			c.expect(want...)
+			c.closeHandshake()
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+// An autobahnCase is one case of the Autobahn TestSuite, played against
+// /echo: its steps in order, then either a clean close handshake started
+// by the client (fail == 0: the connection must still be open), or the
+// server failing the connection with Close fail and closing TCP, with no
+// frame in between (§7.1.7, S-64, S-65).
+type autobahnCase struct {
+	id        string
+	handshake []string // extra header lines for the handshake
+	steps     []exchange
+	fail      StatusCode
+}
+
+// An exchange sends frames the way the case does, then reads exactly want.
+type exchange struct {
+	send   []frame
+	pieces int // oneWrite, frameWise, or writes of at most this many bytes
+	want   []frame
+}
+
+// How an exchange cuts its bytes into writes; a positive number is a
+// maximum write size (Autobahn's chopsize).
+const (
+	oneWrite  = 0  // every frame in one write
+	frameWise = -1 // each frame in its own write (Autobahn's sync=True)
+)
+
+func piecesName(pieces int) string {
+	switch pieces {
+	case oneWrite:
+		return "in one write"
+	case frameWise:
+		return "frame by frame"
+	default:
+		return fmt.Sprintf("in %d-byte writes", pieces)
+	}
+}
+
+// runAutobahn runs each case as a subtest named by its id, each with its
+// own server, so that one case can run alone (-run) and a handler leaked
+// by a case is blamed on it.
+func runAutobahn(t *testing.T, cases []autobahnCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.id, func(t *testing.T) {
+			srv := newTestServer(t, Options{})
+			c := dial(t, srv, "/echo", tc.handshake...)
+			if got := c.resp.Header.Values("Sec-WebSocket-Extensions"); got != nil {
+				t.Fatalf("the server accepted extensions %q, and implements none (S-21)", got)
+			}
+			for _, x := range tc.steps {
+				switch x.pieces {
+				case oneWrite:
+					c.send(x.send...)
+				case frameWise:
+					for _, f := range x.send {
+						c.send(f)
+					}
+				default:
+					c.sendInPieces(x.pieces, x.send...)
+				}
+				c.expect(x.want...)
+			}
+			if tc.fail == 0 {
+				c.closeHandshake()
+			} else {
+				c.expectClose(tc.fail)
+			}
+		})
+	}
+}
+
+// fragments cuts f's payload into fragments of size bytes, the last one
+// shorter (Autobahn's autoFragmentSize).
+func fragments(f frame, size int) []frame {
+	var out []frame
+	for start := 0; start < len(f.payload); start += size {
+		part := f
+		part.payload = f.payload[start:min(start+size, len(f.payload))]
+		out = append(out, fragment(start == 0, start+size >= len(f.payload), part))
+	}
+	return out
+}
+
+// encodeLengthForm encodes f masked with key, like encode, but with its
+// length in the 16-bit or 64-bit form (bits), whatever the payload's size.
+func encodeLengthForm(f frame, key [4]byte, bits int) []byte {
+	b := []byte{0x80 | byte(f.op)}
+	if bits == 16 {
+		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(len(f.payload)))
+	} else {
+		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(len(f.payload)))
+	}
+	minimal := encode(f, key)
+	return append(append(b, key[:]...), minimal[len(minimal)-len(f.payload):]...)
+}
+
+// pattern returns n bytes that are not all alike, so that a byte moved or
+// unmasked with the wrong key index shows.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i % 251)
+	}
+	return b
+}
+
+// An edit changes the request H; buildRequest applies edits in order and
+// then puts the server's address in place of "{host}".
+type edit func(request string) string
+
+func edits(e ...edit) []edit { return e }
+
+func buildRequest(srv *httptest.Server, edits ...edit) string {
+	req := handshakeRequest("{host}", "/echo")
+	for _, e := range edits {
+		req = e(req)
+	}
+	return strings.ReplaceAll(req, "{host}", srv.Listener.Addr().String())
+}
+
+// requestLine replaces the request line.
+func requestLine(line string) edit {
+	return func(req string) string {
+		_, rest, _ := strings.Cut(req, "\r\n")
+		return line + "\r\n" + rest
+	}
+}
+
+// drop removes every line of header name.
+func drop(name string) edit {
+	return func(req string) string {
+		lines := strings.Split(req, "\r\n")
+		kept := []string{lines[0]} // the request line
+		for _, l := range lines[1:] {
+			if n, _, ok := strings.Cut(l, ":"); !ok || !strings.EqualFold(n, name) {
+				kept = append(kept, l)
+			}
+		}
+		return strings.Join(kept, "\r\n")
+	}
+}
+
+// add appends header lines after the others.
+func add(lines ...string) edit {
+	return func(req string) string {
+		return strings.TrimSuffix(req, "\r\n") + strings.Join(lines, "\r\n") + "\r\n\r\n"
+	}
+}
+
+// set replaces every line of header name with one line "name: value".
+func set(name, value string) edit {
+	return func(req string) string { return add(name + ": " + value)(drop(name)(req)) }
+}
+
+// lowerCaseReversed writes every header name in lower case and reverses
+// the order of the header lines (§4.2.1(10), S-13).
+func lowerCaseReversed(req string) string {
+	head, _ := strings.CutSuffix(req, "\r\n\r\n")
+	lines := strings.Split(head, "\r\n")
+	headers := lines[1:]
+	for i, l := range headers {
+		name, value, _ := strings.Cut(l, ":")
+		headers[i] = strings.ToLower(name) + ":" + value
+	}
+	slices.Reverse(headers)
+	return strings.Join(lines, "\r\n") + "\r\n\r\n"
+}
+
+// hasListToken reports whether the comma-separated header lines list
+// token, compared case-insensitively.
+func hasListToken(lines []string, token string) bool {
+	for _, l := range lines {
+		for t := range strings.SplitSeq(l, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// expectAccepted fails the test unless the handshake was accepted (S-22,
+// S-25) with exactly the Sec-WebSocket-Protocol lines protocol (none when
+// nil, S-20) and no Sec-WebSocket-Extensions (S-21).
+func (c *testClient) expectAccepted(accept string, protocol []string) {
+	c.t.Helper()
+	if c.resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(c.resp.Body)
+		c.t.Fatalf("handshake: got %s (%s), want 101", c.resp.Status, bytes.TrimSpace(body))
+	}
+	h := c.resp.Header
+	if got := h.Values("Sec-WebSocket-Accept"); !slices.Equal(got, []string{accept}) {
+		c.t.Errorf("Sec-WebSocket-Accept %q, want exactly [%s]", got, accept)
+	}
+	if got := h.Values("Sec-WebSocket-Protocol"); !slices.Equal(got, protocol) {
+		c.t.Errorf("Sec-WebSocket-Protocol %q, want %q", got, protocol)
+	}
+	if got := h.Values("Sec-WebSocket-Extensions"); got != nil {
+		c.t.Errorf("Sec-WebSocket-Extensions %q, but the server implements no extension", got)
+	}
+}
+
+// expectRefused fails the test unless the handshake was refused (S-01)
+// with one of statuses, without Sec-WebSocket-Accept, and with
+// Sec-WebSocket-Version: 13 if advertise or if the status is 426 (§4.4,
+// S-18). Then the client stops sending: the server must close the
+// connection without a byte after its HTTP response, so no frame, and no
+// Close frame either (§7.2.2, S-27).
+func (c *testClient) expectRefused(statuses []int, advertise bool) {
+	c.t.Helper()
+	if !slices.Contains(statuses, c.resp.StatusCode) {
+		c.t.Errorf("status %s, want one of %v", c.resp.Status, statuses)
+	}
+	h := c.resp.Header
+	if got := h.Values("Sec-WebSocket-Accept"); got != nil {
+		c.t.Errorf("a refusal carries Sec-WebSocket-Accept %q", got)
+	}
+	if advertise || c.resp.StatusCode == http.StatusUpgradeRequired {
+		if got := h.Values("Sec-WebSocket-Version"); !slices.Equal(got, []string{"13"}) {
+			c.t.Errorf("Sec-WebSocket-Version %q, want [13]", got)
+		}
+	}
+	if _, err := io.ReadAll(c.resp.Body); err != nil {
+		c.t.Fatalf("reading the response body: %v", err)
+	}
+	if rest := c.readToEOF(); len(rest) > 0 {
+		c.t.Errorf("after the %d response the server sent % x", c.resp.StatusCode, rest)
+	}
+}
+
+// clientHello returns the first record a TLS client sends: its ClientHello.
+func clientHello(t testing.TB) []byte {
+	t.Helper()
+	client, server := net.Pipe()
+	defer server.Close()
+	go func() {
+		tls.Client(client, &tls.Config{ServerName: "example.com"}).Handshake()
+		client.Close()
+	}()
+	server.SetReadDeadline(time.Now().Add(testTimeout))
+	header := make([]byte, 5) // type 0x16, version, length
+	if _, err := io.ReadFull(server, header); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint16(header[3:]))
+	if _, err := io.ReadFull(server, body); err != nil {
+		t.Fatal(err)
+	}
+	return append(header, body...)
+}
+
+// exchangeRaw writes b to a new connection to srv, stops sending, and
+// returns everything the server answers until it closes the connection.
+func exchangeRaw(t testing.TB, srv *httptest.Server, b []byte) []byte {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	c.write(b)
+	return c.readToEOF()
 }
