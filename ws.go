@@ -6,23 +6,28 @@
 //
 //  1. Vocabulary: opcodes, status codes, errors (§5.2, §7.4).
 //  2. The opening handshake: reading the client's request (§4.2.1),
-//     deciding whether to accept it (§4.2.2 step 4, §9, §10.2) and
-//     answering 101 (§4.2.2 step 5), then taking the TCP connection over
-//     from net/http.
-//  3. Reading frames (§5.2, §5.3, §10.4) and control frames (§5.5).
-//  4. Reading messages: fragments reassembled, text checked as UTF-8 as it
-//     arrives (§5.4, §5.6, §6.2, §8.1).
-//  5. Sending frames and messages (§5.1, §5.2, §6.1).
-//  6. Closing: the closing handshake, failing a connection, closing TCP
+//     deciding whether to accept it (§4.2.2 step 4, §9, §10.2),
+//     answering 101 (§4.2.2 step 5), taking the TCP connection over from
+//     net/http.
+//  3. The connection: what a Conn holds, and how it waits on the network
+//     (deadlines, and the pings that keep a quiet peer talking).
+//  4. Reading frames: the header (§5.2), unmasking (§5.3), control frames
+//     (§5.5).
+//  5. Reading messages: fragments reassembled (§5.4, §6.2), the size limit
+//     (§10.4), text checked as UTF-8 as it arrives (§5.6, §8.1).
+//  6. Sending frames and messages (§5.1, §5.2, §6.1).
+//  7. Closing: the closing handshake, failing a connection, closing TCP
 //     (§5.5.1, §7).
 //
 // Section numbers in comments (§5.5.1) point into RFC 6455; S-nn ids point
-// into the checklist of server rules the tests are organised by.
+// into the checklist of server rules (rfc/server-rules.md) that the tests
+// in ws_test.go are named after.
 package main
 
 import (
 	"bufio"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -33,6 +38,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -97,11 +103,11 @@ const (
 	StatusBadGateway       StatusCode = 1014
 )
 
-// validOnWire reports whether a Close frame may carry code (§7.4.1,
-// §7.4.2): the codes defined for use on the wire, and the ranges for
+// mayReceive reports whether a peer may send code in a Close frame (§7.4.1,
+// §7.4.2, S-68): the codes defined for the wire, and the ranges for
 // libraries (3000-3999) and private use (4000-4999). 1004 is reserved;
 // 1005, 1006 and 1015 exist only to be reported, never sent.
-func (code StatusCode) validOnWire() bool {
+func (code StatusCode) mayReceive() bool {
 	switch {
 	case 1000 <= code && code <= 1003, 1007 <= code && code <= 1014:
 		return true
@@ -110,14 +116,21 @@ func (code StatusCode) validOnWire() bool {
 	}
 }
 
+// maySend reports whether this server may send code: what a peer may send,
+// except 1010, which only a client sends (§7.4.1, S-67).
+func (code StatusCode) maySend() bool {
+	return code.mayReceive() && code != StatusMissingExtension
+}
+
 // ErrClosed is returned by WriteMessage and Close once this end has sent
 // its Close frame: nothing may follow it (§5.5.1).
 var ErrClosed = errors.New("websocket: connection closed")
 
-// A CloseError is what ReadMessage returns when the connection has closed
-// without this end finding fault with the peer. Code and Reason are those
-// of the peer's Close frame (§7.1.5, §7.1.6): StatusNoStatus if it carried
-// no code, StatusAbnormal if the TCP connection ended without any.
+// A CloseError reports that the connection ended without this end finding
+// fault with the peer. Code and Reason are those of the peer's Close frame
+// (§7.1.5, §7.1.6): StatusNoStatus if it carried no code; StatusAbnormal
+// if the connection was lost without one (the peer vanished, went silent,
+// or a write to it failed).
 type CloseError struct {
 	Code   StatusCode
 	Reason string
@@ -134,9 +147,10 @@ func (e *CloseError) Error() string {
 // Unwrap returns the network error behind a StatusAbnormal close.
 func (e *CloseError) Unwrap() error { return e.err }
 
-// A ProtocolError is what ReadMessage returns after this end failed the
-// connection (§7.1.7) because the peer broke a rule: Code went to the peer
-// in a Close frame, and Reason names the rule.
+// A ProtocolError reports that the peer broke a rule, and that Code is the
+// status code to close with. ReadMessage returns one after it has failed
+// the connection (§7.1.7) with that code; an application may return one to
+// say the peer broke the application's own rules.
 type ProtocolError struct {
 	Code   StatusCode
 	Reason string
@@ -146,8 +160,8 @@ func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("websocket: failed the connection (%d): %s", e.Code, e.Reason)
 }
 
-// violation builds the error for a peer that broke a rule; readMessage
-// turns it into §7.1.7 Fail the WebSocket Connection (see fail, in part 6).
+// violation builds the error for a peer that broke a rule; finish (part 7)
+// turns it into §7.1.7 Fail the WebSocket Connection.
 func violation(code StatusCode, format string, args ...any) error {
 	return &ProtocolError{Code: code, Reason: fmt.Sprintf(format, args...)}
 }
@@ -156,7 +170,8 @@ func violation(code StatusCode, format string, args ...any) error {
 // 2. The opening handshake (§4)
 // ---------------------------------------------------------------------------
 
-// Options configures Upgrade. The zero value is ready to use.
+// Options configures Upgrade. The zero value is ready to use; a zero or
+// negative field means its default.
 type Options struct {
 	// Origins lists the origins, besides the server's own, whose pages
 	// may open a WebSocket here, as "scheme://host[:port]" (§10.2).
@@ -167,18 +182,18 @@ type Options struct {
 	Subprotocols []string
 
 	// MaxMessage is the largest message, in bytes, that ReadMessage
-	// accepts (§10.4). Zero means 1 MiB.
+	// accepts (§10.4). Default 1 MiB.
 	MaxMessage int64
 
 	// IdleTimeout bounds every wait on the peer. When the peer has sent
 	// nothing for half of it, the server pings (§5.5.2); when it has still
-	// sent nothing, or has not accepted a frame for that long, the
-	// connection is dropped. Zero means one minute.
+	// sent nothing, or has not taken a frame for that long, the connection
+	// is dropped. Default one minute.
 	IdleTimeout time.Duration
 
 	// CloseTimeout bounds the closing handshake: how long to wait for the
-	// peer's Close, and then for the peer to close TCP (§7.1.1). Zero
-	// means five seconds.
+	// peer's Close, and then for the peer to close TCP (§7.1.1). Default
+	// five seconds.
 	CloseTimeout time.Duration
 }
 
@@ -220,8 +235,8 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	refused := func(status int, reason string) (string, *HandshakeError) {
 		return "", &HandshakeError{Status: status, Reason: reason}
 	}
-	// Step 1: an HTTP/1.1 or later GET. (Step 2, the Host header, is
-	// enforced by net/http before a handler ever runs.)
+	// Step 1: an HTTP/1.1 or later GET (S-02, S-03). Step 2, the Host
+	// header (S-05), net/http enforces before a handler ever runs.
 	if r.Method != http.MethodGet {
 		return refused(http.StatusMethodNotAllowed, "a WebSocket handshake is a GET request")
 	}
@@ -229,24 +244,28 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 		return refused(http.StatusBadRequest, "a WebSocket handshake needs HTTP/1.1 or later")
 	}
 	// Steps 3 and 4: Upgrade names websocket and Connection names Upgrade,
-	// each as a whole token of a comma-separated list, in any case.
+	// each as a whole token of a comma-separated list, in any case (S-06,
+	// S-07).
 	if !hasToken(r.Header, "Upgrade", "websocket") {
 		return refused(http.StatusBadRequest, `not a WebSocket handshake: "Upgrade: websocket" is missing`)
 	}
 	if !hasToken(r.Header, "Connection", "Upgrade") {
 		return refused(http.StatusBadRequest, `not a WebSocket handshake: "Connection: Upgrade" is missing`)
 	}
-	// Step 6: exactly one version, and it must be 13; for any other, §4.4
-	// asks for the versions this server speaks (see refuse).
+	// Step 6, before step 5: a client of an older draft sends another
+	// version, or none, and often no key; it should learn which version
+	// this server speaks (426, see refuse) rather than get a plain 400.
+	// Exactly one version line, and it must say 13 (S-10, S-18).
 	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
 	case len(versions) > 1:
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Version appears more than once")
 	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
 		return refused(http.StatusUpgradeRequired, "this server speaks WebSocket version 13")
 	}
-	// Step 5: a key that is base64 for 16 bytes, sent once (§11.3.1).
-	// Decoding is lenient about the unused pad bits, as erratum 3150 on the
-	// RFC's own example key asks.
+	// Step 5: a key that is base64 for 16 bytes, sent once (S-08, S-09,
+	// §11.3.1). Decoding ignores the unused bits of the last character, so
+	// that the RFC's own example key, whose pad bits are not zero (erratum
+	// 3150), is accepted too.
 	keys := r.Header.Values("Sec-WebSocket-Key")
 	if len(keys) != 1 {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key must appear exactly once")
@@ -256,7 +275,8 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key is not base64 for 16 bytes")
 	}
 	// Steps 8 and 9: the offered subprotocols and extensions must follow
-	// their grammar (§4.3, §9.1), even though this server uses no extension.
+	// their grammar (§4.3, §9.1, S-71), even though this server uses no
+	// extension.
 	for _, p := range listTokens(r.Header, "Sec-WebSocket-Protocol") {
 		if !isToken(p) {
 			return refused(http.StatusBadRequest, "Sec-WebSocket-Protocol is not a list of tokens")
@@ -268,32 +288,52 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	return key, nil
 }
 
-// checkOrigin is the origin check of §4.2.2 step 4 and §10.2. A browser
-// always says which page opened the socket, and a page from another site
-// must not reach this server with the visitor's cookies (cross-site
-// WebSocket hijacking): only the server's own origin and those in allowed
-// pass. A request without Origin does not come from a browser (§4.2.1
-// step 7) and passes; such clients can forge Origin anyway (§10.1), so
-// this check protects browsers and authenticates no one.
+// checkOrigin is the origin check of §4.2.2 step 4 and §10.2 (S-15, S-16).
+// A browser always says which page opened the socket, and a page from
+// another site must not reach this server with the visitor's cookies
+// (cross-site WebSocket hijacking): only the server's own origin and those
+// in allowed pass. A request without Origin does not come from a browser
+// (§4.2.1 step 7, S-11) and passes; such clients can forge Origin anyway
+// (§10.1, S-75), so this check protects browsers and authenticates no one.
 func checkOrigin(r *http.Request, allowed []string) *HandshakeError {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return nil
 	}
 	for _, a := range allowed {
-		if strings.EqualFold(origin, a) {
+		if strings.EqualFold(origin, strings.TrimSuffix(a, "/")) {
 			return nil
 		}
 	}
-	if u, err := url.Parse(origin); err == nil && strings.EqualFold(u.Host, r.Host) {
+	// The server's own origin: the host and port the request was sent to.
+	// The scheme is not compared, as a proxy may have ended TLS before us.
+	serverScheme := "http"
+	if r.TLS != nil {
+		serverScheme = "https"
+	}
+	if u, err := url.Parse(origin); err == nil && strings.EqualFold(withPort(u.Host, u.Scheme), withPort(r.Host, serverScheme)) {
 		return nil
 	}
 	return &HandshakeError{Status: http.StatusForbidden, Reason: "origin " + origin + " is not allowed"}
 }
 
+// withPort returns host with its port: the scheme's default if it has none,
+// as browsers leave the default port out of Origin and Host.
+func withPort(host, scheme string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	port := "80"
+	if scheme == "https" || scheme == "wss" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
 // chooseSubprotocol picks the first subprotocol of the server's list that
-// the client offered, or "" (the RFC's null) when there is none, in which
-// case the response must not carry the header at all (§4.2.2 step 4).
+// the client offered, copied exactly (S-19), or "" (the RFC's null) when
+// there is none, and then the response carries no such header (§4.2.2
+// step 4, S-20).
 func chooseSubprotocol(r *http.Request, supported []string) string {
 	offered := listTokens(r.Header, "Sec-WebSocket-Protocol")
 	for _, p := range supported {
@@ -305,23 +345,23 @@ func chooseSubprotocol(r *http.Request, supported []string) string {
 }
 
 // refuse answers a refused handshake with an HTTP error (§4.2.1, §10.7),
-// and nothing else: no WebSocket exists, so no Close frame (§7.2.2).
+// and nothing else: no WebSocket exists, so no Close frame (§7.2.2, S-27).
 func refuse(w http.ResponseWriter, e *HandshakeError) {
 	switch e.Status {
 	case http.StatusUpgradeRequired:
 		w.Header().Set("Sec-WebSocket-Version", "13") // §4.2.2 step 4, §4.4
 	case http.StatusMethodNotAllowed:
-		w.Header().Set("Allow", http.MethodGet)
+		w.Header().Set("Allow", http.MethodGet) // a 405 says what is allowed (RFC 9110 §15.5.6)
 	}
 	http.Error(w, e.Reason, e.Status)
 }
 
-// accept sends the server's handshake (§4.2.2 step 5) and takes over the
-// TCP connection.
+// accept sends the server's handshake (§4.2.2 step 5, S-22 to S-26) and
+// takes over the TCP connection.
 //
-// Extensions are never accepted (§9): no Sec-WebSocket-Extensions header
-// goes back, so any RSV bit or reserved opcode that arrives later is an
-// error (§5.8).
+// Extensions are never accepted (§9, S-21): no Sec-WebSocket-Extensions
+// header goes back, so any RSV bit or reserved opcode that arrives later is
+// an error (§5.8, S-55).
 func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Conn, error) {
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -336,8 +376,8 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 	if subprotocol != "" {
 		response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
 	}
-	response += "\r\n"
-	nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	response += "\r\n" // no body: frames start right after this line
+	nc.SetWriteDeadline(time.Now().Add(c.idleTimeout))
 	if _, err := io.WriteString(nc, response); err != nil {
 		nc.Close()
 		return nil, err
@@ -364,13 +404,16 @@ func hasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// listTokens splits every line of header name at commas, as a header that
-// may repeat is one comma-separated list (§4.2.1 step 8, §11.3.4).
+// listTokens returns the items of every line of header name: a header
+// that may repeat is one comma-separated list (§4.2.1 step 8, §11.3.4,
+// S-12), whose empty items do not count (RFC 2616 §2.1, "#rule").
 func listTokens(h http.Header, name string) []string {
 	var tokens []string
 	for _, line := range h.Values(name) {
 		for t := range strings.SplitSeq(line, ",") {
-			tokens = append(tokens, strings.TrimSpace(t))
+			if t = strings.TrimSpace(t); t != "" {
+				tokens = append(tokens, t)
+			}
 		}
 	}
 	return tokens
@@ -382,10 +425,15 @@ func listTokens(h http.Header, name string) []string {
 //	extension       = extension-token *( ";" extension-param )
 //	extension-param = token [ "=" (token | quoted-string) ]
 //
-// where a quoted value must still be a token once unquoted.
+// where a quoted value must still be a token once unquoted. Splitting at
+// every "," and ";" before unquoting is therefore safe: a value that holds
+// either is not a token, and is refused either way.
 func validExtensions(lines []string) bool {
 	for _, line := range lines {
 		for ext := range strings.SplitSeq(line, ",") {
+			if strings.TrimSpace(ext) == "" {
+				continue // an empty list item (RFC 2616 §2.1)
+			}
 			parts := strings.Split(ext, ";")
 			if !isToken(strings.TrimSpace(parts[0])) {
 				return false
@@ -436,7 +484,7 @@ func isToken(s string) bool {
 }
 
 // ---------------------------------------------------------------------------
-// The connection
+// 3. The connection
 // ---------------------------------------------------------------------------
 
 // A Conn is one WebSocket connection, open once Upgrade returns it.
@@ -448,21 +496,27 @@ type Conn struct {
 	nc           net.Conn // the hijacked connection
 	subprotocol  string
 	maxMessage   int64
-	timeout      time.Duration // IdleTimeout
+	idleTimeout  time.Duration
 	closeTimeout time.Duration
 
-	// The reader's state: only the goroutine holding readMu touches it.
-	readMu  sync.Mutex
+	// The reader's state, touched only by the goroutine that holds the
+	// one slot of reading. It is a channel and not a mutex so that Close
+	// can wait for whichever comes first: the slot, or the end of the
+	// connection.
+	reading chan struct{}
 	br      *bufio.Reader
 	control [maxControlPayload]byte // the payload of the latest control frame
 	readErr error                   // once set, the connection is over for the reader
 
 	// The writer's state: one frame at a time.
 	writeMu   sync.Mutex
-	closeSent bool // §5.5.1: nothing more may be sent after a Close
+	closeSent bool // §5.5.1: nothing may be sent after a Close
 	header    [maxHeaderSize]byte
-	iovec     [2][]byte   // header and payload of a large frame...
-	buffers   net.Buffers // ...written together by one writev
+	// A large frame is written as header and payload in one writev. The
+	// net.Buffers that says so lives here because a local one would escape
+	// to the heap: one allocation per frame.
+	iovec   [2][]byte
+	buffers net.Buffers
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed once the TCP connection is
@@ -476,14 +530,15 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 	c := &Conn{
 		nc:           nc,
 		subprotocol:  subprotocol,
-		maxMessage:   orDefault(opts.MaxMessage, 1<<20),
-		timeout:      orDefault(opts.IdleTimeout, time.Minute),
+		maxMessage:   min(orDefault(opts.MaxMessage, 1<<20), math.MaxInt),
+		idleTimeout:  orDefault(opts.IdleTimeout, time.Minute),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
+		reading:      make(chan struct{}, 1),
 		closed:       make(chan struct{}),
 	}
-	t := &timedReader{conn: nc, timeout: c.timeout, ping: c.ping}
-	// §6.2: frames start with the first byte after the handshake, and
-	// net/http may have read some of them already along with the request.
+	t := &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping}
+	// §6.2, S-58: frames start with the first byte after the handshake,
+	// and net/http may have read some of them already with the request.
 	if n := br.Buffered(); n > 0 {
 		ahead, _ := br.Peek(n)
 		t.ahead = slices.Clone(ahead)
@@ -494,9 +549,9 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 	return c
 }
 
-// orDefault returns v, or def when v is zero.
+// orDefault returns v, or def when v is zero or negative.
 func orDefault[T int64 | time.Duration](v, def T) T {
-	if v == 0 {
+	if v <= 0 {
 		return def
 	}
 	return v
@@ -509,10 +564,12 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // A timedReader puts a deadline on every read of the network, so that no
-// wait on the peer is unbounded, and keeps a healthy but quiet peer
-// talking: after half the timeout of silence it pings (§5.5.2), and any
-// compliant peer's pong ends the silence. (Writes have their deadline in
-// writeFrame.)
+// wait on the peer is unbounded (writes have theirs in writeFrame).
+//
+// It also keeps a healthy but quiet peer talking: after half the timeout of
+// silence it pings, and any compliant peer's pong ends the silence (§5.5.2
+// allows a ping at any time; what to do about silence is this server's
+// choice). This is where the pings of this server come from.
 type timedReader struct {
 	conn    net.Conn
 	ahead   []byte // bytes net/http read past the handshake, returned first
@@ -537,7 +594,7 @@ func (t *timedReader) Read(p []byte) (int, error) {
 }
 
 // ---------------------------------------------------------------------------
-// 3. Reading frames (§5.2, §5.3, §5.5)
+// 4. Reading frames (§5.2, §5.3, §5.5)
 // ---------------------------------------------------------------------------
 
 // A frameHeader is everything in a frame before its payload (§5.2):
@@ -566,7 +623,8 @@ type frameHeader struct {
 }
 
 // readHeader reads one frame header and checks every rule that the header
-// alone can break. However TCP splits the bytes, Peek waits for them all.
+// alone can break. However TCP splits the bytes, Peek waits for them all
+// (S-36).
 func (c *Conn) readHeader() (h frameHeader, err error) {
 	b, err := c.br.Peek(2)
 	if err != nil {
@@ -590,8 +648,9 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 		return h, err
 	}
 	// The length: 7 bits, or 126 and then 16 bits, or 127 and then 64 bits
-	// whose most significant bit must be 0. A length that could have been
-	// written shorter is accepted: §5.2 asks senders, not receivers.
+	// whose most significant bit must be 0 (S-34). A length that could have
+	// been written shorter is accepted: §5.2 asks senders, not receivers
+	// (S-36).
 	switch n := b[1] & 0x7F; n {
 	case 126:
 		h.length = int64(binary.BigEndian.Uint16(b[2:]))
@@ -610,22 +669,22 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	c.br.Discard(size)
 
 	switch {
-	case h.rsv != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits
+	case h.rsv != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits (S-31, S-55)
 		return h, violation(StatusProtocolError, "reserved bits set (%#x) with no extension negotiated", h.rsv>>4)
-	case !h.opcode.isKnown(): // §5.2: reserved opcodes
+	case !h.opcode.isKnown(): // §5.2: reserved opcodes (S-33)
 		return h, violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
-	case !h.masked: // §5.1: every frame from a client is masked
+	case !h.masked: // §5.1: every frame from a client is masked (S-28)
 		return h, violation(StatusProtocolError, "client frame is not masked")
-	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented
+	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
 		return h, violation(StatusProtocolError, "fragmented control frame")
-	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5
+	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5 (S-44)
 		return h, violation(StatusProtocolError, "control frame payload of %d bytes (at most 125)", h.length)
 	}
 	return h, nil
 }
 
 // maskBytes XORs p with the masking key, starting at key[pos%4], and
-// returns the key position for the byte after p (§5.3):
+// returns the key position for the byte after p (§5.3, S-37):
 //
 //	transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4)
 //
@@ -663,14 +722,15 @@ func (c *Conn) handleControl(h frameHeader) error {
 	maskBytes(h.key, 0, p)
 	switch h.opcode {
 	case OpPing:
-		// §5.5.2, §5.5.3: answer with a pong carrying the same payload,
-		// unless this end has already sent its Close.
+		// §5.5.2, §5.5.3: answer with a pong carrying the same payload
+		// (S-49, S-50), each ping in turn (S-51), unless this end has
+		// already sent its Close.
 		if err := c.writeControl(OpPong, p); err != nil && err != ErrClosed {
 			return err
 		}
 		return nil
 	case OpPong:
-		return nil // §5.5.3: an unsolicited pong needs no answer
+		return nil // §5.5.3: an unsolicited pong needs no answer (S-52)
 	default:
 		return parseClose(p)
 	}
@@ -681,22 +741,22 @@ func (c *Conn) handleControl(h frameHeader) error {
 func parseClose(p []byte) error {
 	switch {
 	case len(p) == 0:
-		return &CloseError{Code: StatusNoStatus}
+		return &CloseError{Code: StatusNoStatus} // §7.1.5, S-63
 	case len(p) == 1:
-		return violation(StatusProtocolError, "close frame with a 1-byte body")
+		return violation(StatusProtocolError, "close frame with a 1-byte body") // S-45
 	}
 	code := StatusCode(binary.BigEndian.Uint16(p))
-	if !code.validOnWire() {
-		return violation(StatusProtocolError, "close code %d is not valid on the wire", code)
+	if !code.mayReceive() {
+		return violation(StatusProtocolError, "close code %d may not be sent", code) // S-68
 	}
 	if !utf8.Valid(p[2:]) {
-		return violation(StatusInvalidData, "close reason is not valid UTF-8")
+		return violation(StatusInvalidData, "close reason is not valid UTF-8") // S-70
 	}
 	return &CloseError{Code: code, Reason: string(p[2:])}
 }
 
 // ---------------------------------------------------------------------------
-// 4. Reading messages (§5.4, §5.6, §6.2, §8.1)
+// 5. Reading messages (§5.4, §5.6, §6.2, §8.1, §10.4)
 // ---------------------------------------------------------------------------
 
 // ReadMessage reads the next data message, OpText or OpBinary, into a new
@@ -711,31 +771,31 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 // AppendMessage is ReadMessage into a buffer the caller reuses: it appends
 // the next message to dst and returns the extended slice, so that a
 // connection that echoes messages allocates nothing per message.
-func (c *Conn) AppendMessage(dst []byte) (Opcode, []byte, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	return c.readMessage(dst)
-}
-
-func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
+func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
+	c.reading <- struct{}{}
+	defer func() { <-c.reading }()
+	defer c.recoverReader(&err)
 	if c.readErr != nil {
 		return 0, dst, c.readErr
 	}
-	defer func() {
-		if p := recover(); p != nil {
-			// A bug here must not leave the connection open, nor let Close
-			// read the same bytes again: end it, then report the panic.
-			c.readErr = fmt.Errorf("websocket: reader panicked: %v", p)
-			c.abort()
-			panic(p)
-		}
-	}()
 	m := message{buf: dst, start: len(dst), checked: len(dst)}
 	if err := c.assemble(&m); err != nil {
-		c.readErr = c.closeAfter(err)
+		c.readErr = c.finish(err)
 		return 0, dst, c.readErr
 	}
 	return m.op, m.buf, nil
+}
+
+// recoverReader turns a panic in the reader, which would be a bug in this
+// file, into the reader's last error, and drops the connection: one
+// connection's bug must neither crash the server nor leave the connection
+// open for Close to read the same bytes again.
+func (c *Conn) recoverReader(err *error) {
+	if p := recover(); p != nil {
+		c.readErr = fmt.Errorf("websocket: bug in the reader: %v\n%s", p, debug.Stack())
+		c.abort()
+		*err = c.readErr
+	}
 }
 
 // A message is a data message being reassembled from its frames (§5.4).
@@ -746,8 +806,9 @@ type message struct {
 	checked int // buf[:checked] is known to be valid UTF-8, to the end of a code point
 }
 
-// assemble reads frames until the message m is complete (§6.2). Control
-// frames may arrive between its fragments, and are answered at once (§5.4).
+// assemble reads frames until the message m is complete (§6.2, S-59).
+// Control frames may arrive between its fragments, and are answered at
+// once (§5.4, S-39).
 func (c *Conn) assemble(m *message) error {
 	for {
 		h, err := c.readHeader()
@@ -761,7 +822,8 @@ func (c *Conn) assemble(m *message) error {
 			continue
 		}
 		// §5.4: a message is one frame with FIN set, or a first frame
-		// without FIN, then continuations, the last with FIN set.
+		// without FIN, then continuations, the last with FIN set (S-38,
+		// S-41).
 		switch {
 		case h.opcode == OpContinuation && m.op == 0:
 			return violation(StatusProtocolError, "continuation frame with no message to continue")
@@ -771,8 +833,8 @@ func (c *Conn) assemble(m *message) error {
 			m.op = h.opcode
 		}
 		// §10.4: the limit is checked against the length in the header,
-		// before a byte of the payload is read or allocated, and counts the
-		// whole message, not just this frame.
+		// before a byte of the payload is read, and counts the whole
+		// message, not just this frame (S-73).
 		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
 			return violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
 		}
@@ -788,20 +850,28 @@ func (c *Conn) assemble(m *message) error {
 	}
 }
 
+// minGrowth is the least a message buffer grows by while a payload arrives.
+const minGrowth = 64 << 10
+
 // readPayload appends a data frame's payload to m as it arrives, unmasking
-// it (§5.3) and, for text, checking it as UTF-8 (§5.6, §8.1). Each piece is
-// checked as soon as it is read, so a peer that sends invalid text is
-// failed at the first bad byte, not at the end of a message that may never
-// end.
+// it (§5.3) and, for text, checking it as UTF-8 (§5.6, §8.1, S-53). Each
+// piece is checked as soon as it is read, so a peer that sends invalid text
+// is failed at the first bad byte, not at the end of a message that may
+// never end (S-70).
 func (c *Conn) readPayload(h frameHeader, m *message) error {
-	m.buf = slices.Grow(m.buf, int(h.length))
-	end := len(m.buf) + int(h.length)
-	pos := 0
-	for len(m.buf) < end {
-		n, err := c.br.Read(m.buf[len(m.buf):end])
-		piece := m.buf[len(m.buf) : len(m.buf)+n]
-		pos = maskBytes(h.key, pos, piece)
+	pos := 0 // in the masking key
+	for remaining := int(h.length); remaining > 0; {
+		if len(m.buf) == cap(m.buf) {
+			// Grow with what arrives, never to what the header merely
+			// announces: a peer that announces 16 MiB and sends one byte
+			// must not cost 16 MiB (§10.4). Doubling keeps copying linear.
+			m.buf = slices.Grow(m.buf, min(remaining, max(len(m.buf)-m.start, minGrowth)))
+		}
+		room := m.buf[len(m.buf):min(cap(m.buf), len(m.buf)+remaining)]
+		n, err := c.br.Read(room)
+		pos = maskBytes(h.key, pos, room[:n])
 		m.buf = m.buf[:len(m.buf)+n]
+		remaining -= n
 		if m.op == OpText {
 			valid, ok := validUTF8Prefix(m.buf[m.checked:])
 			if !ok {
@@ -840,12 +910,12 @@ func validUTF8Prefix(p []byte) (complete int, ok bool) {
 }
 
 // ---------------------------------------------------------------------------
-// 5. Sending (§5.1, §5.2, §6.1)
+// 6. Sending (§5.1, §5.2, §6.1)
 // ---------------------------------------------------------------------------
 
 // WriteMessage sends p as one message of type op, OpText or OpBinary, in a
-// single frame. Text must be valid UTF-8 (§5.6). It returns ErrClosed once
-// this end has sent its Close.
+// single frame. Text must be valid UTF-8 (§5.6, S-54). It returns ErrClosed
+// once this end has sent its Close (S-30, S-56).
 func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	switch {
 	case op != OpText && op != OpBinary:
@@ -873,17 +943,17 @@ func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 // and a 64-bit length, with no masking key (§5.2).
 const maxHeaderSize = 10
 
-// smallFrames lends a frame of up to smallFrame bytes a buffer to be
-// assembled in, so that it goes out in one write while an idle connection
-// holds no write buffer at all.
+// smallFrame is the largest frame assembled in a buffer from smallFrames,
+// a pool, so that it goes out in one write while an idle connection holds
+// no write buffer at all.
 const smallFrame = 4096
 
 var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
 
 // writeFrame sends p as one final frame, the way a server must: unmasked
-// (§5.1), RSV bits clear (§5.2), the length in its shortest form (§5.2),
-// and at once (§6.1). The caller holds writeMu: a frame is never
-// interleaved with another (§5.4).
+// (§5.1, S-29), RSV bits clear (§5.2, S-32), the length in its shortest
+// form (§5.2, S-35), and at once (§6.1, S-57). The caller holds writeMu: a
+// frame is never interleaved with another (§5.4, S-42).
 func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
@@ -892,14 +962,15 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 		c.closeSent = true
 	}
 	header := appendHeader(c.header[:0], op, len(p))
-	c.nc.SetWriteDeadline(time.Now().Add(c.timeout))
+	c.nc.SetWriteDeadline(time.Now().Add(c.idleTimeout))
 	var err error
 	if len(header)+len(p) <= smallFrame {
 		buf := smallFrames.Get().(*[smallFrame]byte)
 		_, err = c.nc.Write(append(append(buf[:0], header...), p...))
 		smallFrames.Put(buf)
 	} else {
-		// Header and payload in one writev system call, without copying.
+		// Header and payload together without copying: one writev on a
+		// TCP connection (TLS writes them one after the other).
 		c.iovec = [2][]byte{header, p}
 		c.buffers = c.iovec[:]
 		_, err = c.buffers.WriteTo(c.nc)
@@ -928,68 +999,104 @@ func appendHeader(b []byte, op Opcode, length int) []byte {
 }
 
 // ---------------------------------------------------------------------------
-// 6. Closing (§5.5.1, §7)
+// 7. Closing (§5.5.1, §7)
 // ---------------------------------------------------------------------------
 
-// Close starts the closing handshake (§7.1.2): it sends a Close frame with
-// code and reason, waits up to the close timeout for the peer's Close, and
-// closes the TCP connection. If another goroutine is reading, that reader
-// receives the peer's Close and finishes the handshake. Close returns
-// ErrClosed if a Close was already sent.
+// Close starts the closing handshake (§7.1.2, S-62): it sends a Close frame
+// with code and reason, waits up to the close timeout for the peer's Close,
+// and closes the TCP connection. If another goroutine is reading, that
+// reader receives the peer's Close and finishes the handshake; if not,
+// Close reads, dropping any data that still arrives. Either way the
+// connection is closed when Close returns.
+//
+// A code a server may not send (1005, 1006, 1010, 999...) or a reason that
+// is not UTF-8 or longer than 123 bytes (§5.5) is an error: Close then
+// closes with 1011 and returns the error. If a Close was sent already, by
+// another call or in answer to the peer's, Close waits for the same end
+// and returns ErrClosed.
 func (c *Conn) Close(code StatusCode, reason string) error {
-	// §7.4.1: 1005, 1006 and 1015 are never sent, nor are codes nobody
-	// defined; a reason must fit a control frame and be UTF-8 (§5.5).
+	var bad error
 	switch {
-	case !code.validOnWire() || code == StatusMissingExtension:
-		return fmt.Errorf("websocket: a server cannot send close code %d", code)
+	case !code.maySend():
+		bad = fmt.Errorf("websocket: a server cannot send close code %d", code)
 	case len(reason) > maxControlPayload-2:
-		return errors.New("websocket: close reason longer than 123 bytes")
+		bad = errors.New("websocket: close reason longer than 123 bytes")
 	case !utf8.ValidString(reason):
-		return errors.New("websocket: close reason is not valid UTF-8")
+		bad = errors.New("websocket: close reason is not valid UTF-8")
 	}
-	if err := c.writeClose(code, reason); err != nil {
-		return err
+	if bad != nil {
+		code, reason = StatusInternalError, ""
 	}
+	sent := c.writeClose(code, reason)
+	c.awaitClose()
+	if bad != nil {
+		return bad
+	}
+	return sent
+}
+
+// awaitClose waits until the TCP connection is closed, at most the close
+// timeout (§7.1.1, §7.1.2): for the goroutine that reads to receive the
+// peer's Close, or, when no goroutine reads, for this one to do it.
+func (c *Conn) awaitClose() {
 	timer := time.AfterFunc(c.closeTimeout, c.abort)
 	defer timer.Stop()
-	if c.readMu.TryLock() {
-		// Nobody is reading: read, and drop, whatever the peer still sends,
-		// until its Close arrives and readMessage closes the connection.
-		var discard []byte
-		for c.readErr == nil {
-			_, discard, _ = c.readMessage(discard[:0])
-		}
-		c.readMu.Unlock()
+	select {
+	case c.reading <- struct{}{}:
+		c.drainUntilClose()
+		<-c.reading
+	case <-c.closed:
 	}
 	<-c.closed
-	return nil
 }
 
-// writeClose sends a Close frame: the code and the reason, or an empty body
-// for StatusNoStatus (§5.5.1).
-func (c *Conn) writeClose(code StatusCode, reason string) error {
-	var body []byte
-	if code != StatusNoStatus {
-		body = binary.BigEndian.AppendUint16(nil, uint16(code))
-		body = append(body, reason...)
+// drainUntilClose reads until the peer's Close arrives, answering pings and
+// dropping data frames unread: this end has said goodbye, so no message
+// will be delivered. It returns the reader's last error. The caller holds
+// the reading slot.
+func (c *Conn) drainUntilClose() (err error) {
+	defer c.recoverReader(&err)
+	for c.readErr == nil {
+		h, err := c.readHeader()
+		if err == nil && h.opcode.isControl() {
+			err = c.handleControl(h)
+		} else if err == nil {
+			_, err = c.br.Discard(int(h.length))
+		}
+		if err != nil {
+			c.readErr = c.finish(err)
+		}
 	}
-	return c.writeControl(OpClose, body)
+	return c.readErr
 }
 
-// closeAfter ends the connection once the reader has stopped with err, the
-// way §7 prescribes for each cause, and returns the error to report.
-func (c *Conn) closeAfter(err error) error {
+// writeClose sends a Close frame with code and reason (§5.5.1).
+func (c *Conn) writeClose(code StatusCode, reason string) error {
+	body := binary.BigEndian.AppendUint16(nil, uint16(code))
+	return c.writeControl(OpClose, append(body, reason...))
+}
+
+// finish ends the connection in the way the error that stopped the reader
+// calls for (§7), and returns the error to report.
+func (c *Conn) finish(err error) error {
 	var closeErr *CloseError
 	var protoErr *ProtocolError
 	switch {
 	case errors.As(err, &protoErr):
 		c.fail(protoErr)
-	case errors.As(err, &closeErr):
+	case errors.As(err, &closeErr) && closeErr.Code != StatusAbnormal:
 		// §5.5.1: answer the peer's Close with one of our own, echoing its
-		// code, unless ours was already sent (then this was the answer).
-		// Either way both Closes have now been seen: close TCP (§7.1.2).
-		c.writeClose(closeErr.Code, "")
+		// code where a server may send it (S-46), unless ours was already
+		// sent, and then this was the answer. Either way both Closes have
+		// now been seen: close TCP (§7.1.2, S-48).
+		reply := closeErr.Code
+		if !reply.maySend() {
+			reply = StatusNormal // for an empty Close (1005), or a client's 1010
+		}
+		c.writeClose(reply, "")
 		c.closeTCP()
+	case errors.As(err, &closeErr):
+		c.abort() // a write already found the connection broken
 	default:
 		// §7.1.5: the TCP connection ended, or went silent, without a Close.
 		c.abort()
@@ -999,30 +1106,47 @@ func (c *Conn) closeAfter(err error) error {
 }
 
 // fail is §7.1.7 Fail the WebSocket Connection, the single exit for a peer
-// that broke the protocol: send a Close frame with the fitting code (1002,
-// 1007 or 1009) and the reason, then close the connection, without reading
-// anything more from the peer, not even its Close.
+// that broke the protocol (S-64): send a Close frame with the fitting code
+// (1002, 1007 or 1009, S-69) and the reason, then close the connection,
+// processing nothing more from the peer: no echo, no pong, no waiting for
+// its Close (S-65).
 func (c *Conn) fail(e *ProtocolError) {
 	reason := e.Reason // ASCII, written by this file
 	if len(reason) > maxControlPayload-2 {
-		reason = reason[:maxControlPayload-2]
+		reason = reason[:maxControlPayload-2] // a Close is a control frame (§5.5)
 	}
 	c.writeClose(e.Code, reason)
 	c.closeTCP()
 }
 
 // closeTCP is §7.1.1 Close the WebSocket Connection, done cleanly. The
-// server closes TCP first, so that it and not the client holds TIME_WAIT:
-// it shuts down its sending side, so the peer reads the end of the stream,
-// then discards whatever still arrives until the peer closes too, since
-// closing a socket with unread bytes would send the peer a reset instead.
-// Only the reader calls it: the discarding reads the connection.
+// server closes TCP first, so that it and not the client holds TIME_WAIT
+// (S-61): it shuts down its sending side, so the peer reads the end of the
+// stream, then discards whatever still arrives until the peer closes too,
+// since closing a socket with unread bytes would send the peer a reset
+// instead (S-60). Only the reader calls it: the discarding reads the
+// connection.
 func (c *Conn) closeTCP() {
-	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+	if shutdownWrite(c.nc) == nil {
 		c.nc.SetReadDeadline(time.Now().Add(c.closeTimeout))
 		io.Copy(io.Discard, c.nc)
 	}
 	c.abort()
+}
+
+// shutdownWrite ends the stream this side sends: over TLS, with the TLS
+// close_notify, then, over TCP, with a FIN.
+func shutdownWrite(nc net.Conn) error {
+	if tc, ok := nc.(*tls.Conn); ok {
+		if err := tc.CloseWrite(); err != nil {
+			return err
+		}
+		nc = tc.NetConn()
+	}
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // abort closes the TCP connection at once, for a peer that is gone or
@@ -1035,9 +1159,11 @@ func (c *Conn) abort() {
 }
 
 // ---------------------------------------------------------------------------
-// §10 in short: every input is checked (§10.7) and every bad one answered:
-// an HTTP status during the handshake, a Close frame with a code after it.
-// Origins are checked for browsers (§10.2, checkOrigin), messages have a
-// size limit checked before allocation (§10.4, assemble), and every wait on
-// the peer has a deadline (timedReader, writeFrame, Close, closeTCP).
+// §10 in short: every input is checked (§10.7, S-74) and every bad one
+// answered: an HTTP status during the handshake, a Close frame with a code
+// after it. Origins are checked for browsers (§10.2, checkOrigin), messages
+// have a size limit checked before their payload is read, and buffers grow
+// only with what arrives (§10.4, assemble and readPayload), and every wait
+// on the peer has a deadline (timedReader, writeFrame, awaitClose,
+// closeTCP).
 // ---------------------------------------------------------------------------
