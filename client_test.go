@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -30,23 +31,35 @@ import (
 const testTimeout = 10 * time.Second
 
 // newTestServer starts the application, routes and all, on a loopback
-// port, and stops it when the test ends. By then, once the test's clients
-// have closed their connections, every connection handler must have
-// returned: a handler still running is a leaked goroutine.
+// port, and stops it when the test ends.
 func newTestServer(t testing.TB, opts Options) *httptest.Server {
 	t.Helper()
-	return startTestServer(t, opts, false)
+	s := newServer(slog.New(slog.DiscardHandler), opts)
+	return startServer(t, s, s.routes(), false)
 }
 
 // newTLSTestServer is newTestServer on a TLS port (S-14).
 func newTLSTestServer(t testing.TB, opts Options) *httptest.Server {
 	t.Helper()
-	return startTestServer(t, opts, true)
+	s := newServer(slog.New(slog.DiscardHandler), opts)
+	return startServer(t, s, s.routes(), true)
 }
 
-func startTestServer(t testing.TB, opts Options, useTLS bool) *httptest.Server {
+// newAppServer serves one conversation of the application's own kind
+// (server.websocket in main.go) at every path, and also returns the
+// server, for tests that shut it down.
+func newAppServer(t testing.TB, opts Options, talk func(*Conn) error) (*server, *httptest.Server) {
+	t.Helper()
 	s := newServer(slog.New(slog.DiscardHandler), opts)
-	srv := httptest.NewUnstartedServer(s.routes())
+	return s, startServer(t, s, s.websocket(opts, talk), false)
+}
+
+// startServer serves h on a loopback port until the test ends. By then,
+// once the test's clients have closed their connections, every
+// conversation of s must have returned: one still running is a leaked
+// goroutine.
+func startServer(t testing.TB, s *server, h http.Handler, useTLS bool) *httptest.Server {
+	srv := httptest.NewUnstartedServer(h)
 	// Many tests send what net/http logs as an error (plain HTTP to the
 	// TLS port, say): that is the point of them, not news.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -60,7 +73,7 @@ func startTestServer(t testing.TB, opts Options, useTLS bool) *httptest.Server {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		if !s.wait(ctx) {
-			t.Errorf("a connection handler was still running %v after the test ended", testTimeout)
+			t.Errorf("a conversation was still running %v after the test ended", testTimeout)
 		}
 	})
 	return srv
@@ -413,4 +426,113 @@ func shorten(b []byte) []byte {
 		return b[:48]
 	}
 	return b
+}
+
+// replyToClose expects the server's Close with code, answers it, and expects
+// the server to close TCP (§7.1.2, S-48).
+func (c *testClient) replyToClose(code StatusCode) {
+	c.t.Helper()
+	f, err := c.readFrame()
+	if err != nil {
+		c.t.Fatalf("waiting for Close %d: %v", code, err)
+	}
+	if f.op != OpClose || closeCode(f) != code {
+		c.t.Fatalf("got %v, want Close %d", f, code)
+	}
+	c.send(closeFrame(code, ""))
+	c.expectEOF()
+}
+
+// newHandlerServer starts a server that upgrades every request with opts
+// and runs talk on the connection; at cleanup, after the clients closed,
+// every talk must have returned.
+func newHandlerServer(t *testing.T, opts Options, talk func(*Conn)) *httptest.Server {
+	t.Helper()
+	var running sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		running.Add(1) // before Upgrade hijacks: srv.Close waits for this
+		defer running.Done()
+		c, err := Upgrade(w, r, &opts)
+		if err != nil {
+			t.Errorf("Upgrade: %v", err)
+			return
+		}
+		talk(c)
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		done := make(chan struct{})
+		go func() {
+			running.Wait()
+			close(done)
+		}()
+		if !waitFor(done) {
+			t.Errorf("a handler was still running %v after the test ended", testTimeout)
+		}
+	})
+	return srv
+}
+
+// await receives one value from ch, or fails the test after testTimeout.
+func await[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	timer := time.NewTimer(testTimeout)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("nothing from the handler within %v", testTimeout)
+		panic("unreachable")
+	}
+}
+
+// waitFor reports whether ch was closed within testTimeout.
+func waitFor(ch <-chan struct{}) bool {
+	timer := time.NewTimer(testTimeout)
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
+// A recordingHandler is a slog.Handler that keeps every record.
+type recordingHandler struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h *recordingHandler) WithGroup(string) slog.Handler { return h }
+
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, r.Clone())
+	return nil
+}
+
+func (h *recordingHandler) all() []slog.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.records
+}
+
+// attr returns the value of the record's attribute key, or nil.
+func attr(r slog.Record, key string) any {
+	var v any
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == key {
+			v = a.Value.Any()
+			return false
+		}
+		return true
+	})
+	return v
 }

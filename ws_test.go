@@ -1,13 +1,19 @@
 package main
 
 // The conformance suite: the real server (newTestServer) driven by the raw
-// client of client_test.go over loopback connections.
+// client of client_test.go over loopback connections, byte for byte.
 //
 // TestHandshake and TestExamples are organised by the server rules of
-// /work/shared/rfc/server-rules.md (S-nn); the other tests mirror sections
-// of the Autobahn TestSuite (fuzzingclient), one subtest per case, named by
-// its case id. Run one case with an anchored pattern, since "5.1" also
-// matches "5.10": go test -run 'TestFragmentation/^5\.1_'.
+// rfc/server-rules.md (S-nn) and the sections of RFC 6455; the other tests
+// mirror the sections of the Autobahn TestSuite (fuzzingclient), one
+// subtest per case, named by its case id. Run one case with an anchored
+// pattern, since "5.1" also matches "5.10":
+//
+//	go test -run 'TestFragmentation/^5\.1_'
+//	go test -run 'TestUTF8/^6\.4\.1_'
+//
+// TestTimeouts, at the end, holds the bad peers that no RFC section names:
+// the silent, the slow and the vanished.
 
 import (
 	"bufio"
@@ -15,11 +21,13 @@ import (
 	"cmp"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -538,6 +546,466 @@ func TestFragmentation(t *testing.T) {
 	runAutobahn(t, cases)
 }
 
+// kosme is κόσμε, the Greek word Markus Kuhn's UTF-8 test file and
+// Autobahn open with: 2-, 3-, 2-, 2- and 2-byte code points.
+const kosme = "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"
+
+// invalidAtByte12 is Autobahn's 6.3.1 payload: κόσμε, then ED A0 80 (the
+// surrogate U+D800, which UTF-8 may not encode: RFC 3629 §3), then
+// "edited". The first bad byte is A0, the 13th.
+const invalidAtByte12 = kosme + "\xed\xa0\x80" + "edited"
+
+// TestUTF8 is Autobahn section 6: text messages must be valid UTF-8 as a
+// whole, a frame may end in the middle of a code point, and invalid text
+// fails the connection with 1007 (RFC 6455 §5.6, §8.1; S-53, S-70).
+//
+// Subtests are named by Autobahn case id first: go test -run
+// 'TestUTF8/6.4.1_' runs one case (the trailing _ stands for the space, so
+// that 6.6.1 does not also select 6.6.10 and 6.6.11).
+func TestUTF8(t *testing.T) {
+	srv := newTestServer(t, Options{})
+
+	// 6.1.x, 6.2.x: valid text, whole or in fragments of any size, even
+	// fragments that end in the middle of a code point (§5.6: the message
+	// as a whole must be valid), comes back byte for byte (S-38, S-53).
+	const hello = "Hello-µ@ßöäüàá-UTF-8!!" // 6.2.1's PAYLOAD
+	valid := []struct {
+		name   string
+		frames []frame
+		want   string
+	}{
+		{"6.1.1 empty text", []frame{text("")}, ""},
+		{"6.1.2 three empty fragments", inFragments(OpText, "", "", ""), ""},
+		{"6.1.3 empty, non-empty, empty fragment", inFragments(OpText, "", "middle frame payload", ""), "middle frame payload"},
+		{"6.2.1 valid text in one frame", []frame{text(hello)}, hello},
+		{"6.2.2 fragmented on a code point boundary", inFragments(OpText, "Hello-µ@ßöä", "üàá-UTF-8!!"), hello},
+		{"6.2.3 in 1-byte fragments", inFragmentsOf(OpText, hello, 1), hello},
+		{"6.2.4 kosme in 1-byte fragments", inFragmentsOf(OpText, kosme, 1), kosme},
+		{"S-53 a code point split across two fragments", inFragments(OpText, "\xce", "\xba"), "κ"},
+		{"S-53 a 4-byte code point split 1+3 across fragments", inFragments(OpText, "a\xf0", "\x9f\x98\x80b"), "a😀b"},
+	}
+	for _, tc := range valid {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(tc.frames...)
+			c.expect(text(tc.want))
+			c.closeHandshake()
+		})
+	}
+	// The same valid text in one frame, written a byte per write, so that
+	// every read of the server ends inside a code point (§6.2).
+	t.Run("S-53 valid text in one frame written 1 byte per write", func(t *testing.T) {
+		c := dial(t, srv, "/echo")
+		c.sendInPieces(1, text(hello+kosme))
+		c.expect(text(hello + kosme))
+		c.closeHandshake()
+	})
+
+	// 6.3.x and the rest: invalid text → 1007, however it is split (§8.1).
+	invalid := []struct {
+		name   string
+		frames []frame
+		pieces int // write the frames this many bytes per write; 0: in one write
+	}{
+		{"6.3.1 invalid text in one frame", []frame{text(invalidAtByte12)}, 0},
+		{"6.3.2 invalid text in 1-byte fragments", inFragmentsOf(OpText, invalidAtByte12, 1), 0},
+		{"S-70 invalid text in one frame written 1 byte per write", []frame{text(invalidAtByte12)}, 1},
+		{"S-53 a code point cut off at the end of the final frame", []frame{text("κόσμ\xce")}, 0},
+		{"S-53 a code point cut off at the end of the last fragment", inFragments(OpText, "κό", "σμ\xce"), 0},
+		{"S-53 a 4-byte code point cut off after 3 bytes", []frame{text("a\xf0\x9f\x98")}, 0},
+	}
+	for _, tc := range invalid {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			if tc.pieces > 0 {
+				c.sendInPieces(tc.pieces, tc.frames...)
+			} else {
+				c.send(tc.frames...)
+			}
+			c.expectClose(StatusInvalidData)
+		})
+	}
+
+	// 6.4.x: fail fast (S-70, §8.1 "as soon as"). The message is sent up to
+	// and including the bytes that make it invalid, and the rest is never
+	// sent: a server that waited for the end of the message or of the frame
+	// would leave the client waiting until its read deadline, and the test
+	// would fail. Autobahn's 6.4.1 payload: κόσμε, F4 90 80 80 (U+110000,
+	// beyond Unicode: invalid at its second byte, 90), "edited".
+	const part1, part2 = kosme, "\xf4\x90\x80\x80"
+	// In frames: the valid part, then a ping whose pong proves the server
+	// read the valid part and kept the connection open; then the bad part,
+	// in a frame that is not final.
+	failFastFrames := []struct{ name, valid, bad string }{
+		{"6.4.1 invalid in the 2nd of 3 fragments", part1, part2},
+		{"6.4.2 invalid at the one byte of the 2nd fragment", part1 + part2[:1], part2[1:2]},
+	}
+	for _, tc := range failFastFrames {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(fragment(true, false, text(tc.valid)), ping("A"))
+			c.expect(pong("A"))
+			c.send(fragment(false, false, text(tc.bad)))
+			c.expectClose(StatusInvalidData) // and the 3rd fragment never sent
+		})
+	}
+	// In chops of one frame: its header announces the whole payload, then
+	// the valid part and the bad part arrive in separate writes.
+	failFastChops := []struct {
+		name string
+		cut1 int // the first write ends after this many payload bytes
+		cut2 int // the second after this many; the rest is never sent
+	}{
+		{"6.4.3 invalid in the 2nd of 3 chops of one frame", len(part1), len(part1 + part2)},
+		{"6.4.4 invalid at the one byte of the 2nd chop", len(part1) + 1, len(part1) + 2},
+	}
+	for _, tc := range failFastChops {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			payload := part1 + part2 + "edited"
+			b := c.encode(text(payload))
+			head := len(b) - len(payload)
+			c.write(b[:head+tc.cut1])
+			c.write(b[head+tc.cut1 : head+tc.cut2])
+			c.expectClose(StatusInvalidData)
+		})
+	}
+
+	// 6.5.x-6.23.x: Markus Kuhn's UTF-8 decoder stress test, as Autobahn
+	// sends it: each sequence alone, in one frame. Valid → echoed byte for
+	// byte; invalid → 1007.
+	for _, tc := range autobahnUTF8Cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(text(tc.payload))
+			if tc.valid {
+				c.expect(text(tc.payload))
+				c.closeHandshake()
+			} else {
+				c.expectClose(StatusInvalidData)
+			}
+		})
+	}
+}
+
+// TestClose is Autobahn section 7: the closing handshake (RFC 6455 §5.5.1,
+// §7), close codes (§7.4) and close reasons (§5.5.1, §8.1).
+//
+// Every case ends in expectEOF without the client ever closing its side,
+// so each one also proves S-61: the server closes TCP first.
+func TestClose(t *testing.T) {
+	srv := newTestServer(t, Options{})
+
+	t.Run("7.1.1 echo, then close", func(t *testing.T) {
+		c := dial(t, srv, "/echo")
+		c.send(text("Hello World!"), closeFrame(StatusNormal, ""))
+		c.expect(text("Hello World!"))
+		c.expectClose(StatusNormal)
+	})
+	// S-46: one Close per connection, whatever the peer sends after its own.
+	// S-49: once the peer's Close has arrived, nothing else it sends is
+	// processed: no second Close, no pong, no echo.
+	afterClose := []struct {
+		name  string
+		after frame
+	}{
+		{"7.1.2 two closes get one reply", frame{fin: true, op: OpClose}},
+		{"7.1.3 no pong for a ping after close", ping("")},
+		{"7.1.4 no echo for a text after close", text("Hello World!")},
+	}
+	for _, tc := range afterClose {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(closeFrame(StatusNormal, ""), tc.after)
+			c.expectClose(StatusNormal)
+		})
+	}
+	t.Run("7.1.5 fragment, close, the rest of the message", func(t *testing.T) {
+		c := dial(t, srv, "/echo")
+		c.send(fragment(true, false, text("fragment1")), closeFrame(StatusNormal, ""), fragment(false, true, text("fragment2")))
+		c.expectClose(StatusNormal)
+	})
+	// S-60: the ping after the Close is still unread when the server is
+	// done; closing the socket then would send a reset. The server must
+	// half-close and drain instead, so the client reads a clean EOF.
+	t.Run("7.1.6 256 KiB text, close and ping in one write", func(t *testing.T) {
+		c := dial(t, srv, "/echo")
+		big := string(repeatTo("BAsd7&jh23", 256<<10))
+		c.send(text(big), text("Hello World!"), closeFrame(StatusNormal, ""), ping(""))
+		c.expect(text(big), text("Hello World!"))
+		c.expectClose(StatusNormal)
+	})
+	// S-60 again, with more trailing bytes than the server's read buffer
+	// holds: in 7.1.6 the ping may already sit in the server's bufio.Reader,
+	// where closing the socket does not notice it; 256 KiB after the Close
+	// are still in the kernel, and a socket closed over unread bytes sends
+	// a reset (RFC 1122 §4.2.2.13). Both ways to end: the client's Close,
+	// and a frame that fails the connection.
+	trailing := []struct {
+		name string
+		end  frame
+		want StatusCode
+	}{
+		{"S-60 Close, then 256 KiB in the same write", closeFrame(StatusNormal, ""), StatusNormal},
+		{"S-60 a reserved opcode, then 256 KiB in the same write", frame{fin: true, op: 0xB}, StatusProtocolError},
+	}
+	for _, tc := range trailing {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(tc.end, binaryFrame(make([]byte, 256<<10)))
+			c.expectClose(tc.want)
+		})
+	}
+
+	t.Run("7.3.1 empty close gets an empty close or 1000, never 1005", func(t *testing.T) {
+		c := dial(t, srv, "/echo")
+		c.send(frame{fin: true, op: OpClose})
+		f, err := c.readFrame()
+		if err != nil {
+			t.Fatalf("waiting for the Close reply: %v", err)
+		}
+		// §7.4.1: 1005 is never sent; S-46, S-67.
+		if f.op != OpClose || !(len(f.payload) == 0 || bytes.Equal(f.payload, []byte{0x03, 0xE8})) {
+			t.Fatalf("got %v, want an empty Close or Close 1000", f)
+		}
+		c.expectEOF()
+	})
+	// §5.5.1: a Close body is empty or a 2-byte code and a UTF-8 reason; a
+	// control frame carries at most 125 bytes (§5.5).
+	bodies := []struct {
+		name string
+		send frame
+		want StatusCode
+	}{
+		{"7.3.2 a 1-byte close body", frame{fin: true, op: OpClose, payload: []byte("a")}, StatusProtocolError}, // S-45
+		{"7.3.3 close 1000", closeFrame(StatusNormal, ""), StatusNormal},
+		{"7.3.4 close 1000 with a reason", closeFrame(StatusNormal, "Hello World!"), StatusNormal},
+		{"7.3.5 a 123-byte reason", closeFrame(StatusNormal, strings.Repeat("*", 123)), StatusNormal},
+		{"7.3.6 a 124-byte reason is a control frame too long", closeFrame(StatusNormal, strings.Repeat("*", 124)), StatusProtocolError}, // S-44
+		{"7.5.1 a reason that is not UTF-8", closeFrame(StatusNormal, invalidAtByte12), StatusInvalidData},                               // S-70
+	}
+	for _, tc := range bodies {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(tc.send)
+			c.expectClose(tc.want)
+		})
+	}
+
+	// S-68: codes a peer may send are echoed (S-46); any other code fails
+	// the connection with 1002 (§7.4.2, §10.7).
+	type codeCase struct {
+		id   string
+		code StatusCode
+		want StatusCode
+	}
+	var codes []codeCase
+	for i, code := range []StatusCode{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999} {
+		want := code
+		if code == StatusMissingExtension {
+			want = StatusNormal // 1010 is a client's code: a server never sends it (§7.4.1, S-67)
+		}
+		codes = append(codes, codeCase{fmt.Sprintf("7.7.%d", i+1), code, want})
+	}
+	for _, code := range []StatusCode{1012, 1013, 1014} { // IANA, after the RFC; Autobahn skips them
+		codes = append(codes, codeCase{"S-68", code, code})
+	}
+	for i, code := range []StatusCode{0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999} {
+		codes = append(codes, codeCase{fmt.Sprintf("7.9.%d", i+1), code, StatusProtocolError})
+	}
+	codes = append(codes, codeCase{"S-68", 1015, StatusProtocolError}) // reported only, never sent (§7.4.1)
+	codes = append(codes, codeCase{"7.13.1", 5000, StatusProtocolError}, codeCase{"7.13.2", 65535, StatusProtocolError})
+	for _, tc := range codes {
+		t.Run(fmt.Sprintf("%s close code %d gets %d", tc.id, tc.code, tc.want), func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			c.send(closeFrame(tc.code, ""))
+			c.expectClose(tc.want)
+		})
+	}
+
+	// Server-initiated closes through the application's wrapper (main.go):
+	// the server sends its Close, the client answers, the server closes TCP.
+	t.Run("S-62 a handler that returns closes with 1000", func(t *testing.T) {
+		_, srv := newAppServer(t, Options{}, func(*Conn) error { return nil })
+		c := dial(t, srv, "/")
+		c.expect(closeFrame(StatusNormal, "")) // exactly 88 02 03 E8
+		c.send(closeFrame(StatusNormal, ""))
+		c.expectEOF()
+	})
+	t.Run("S-69 a handler that panics closes with 1011", func(t *testing.T) {
+		_, srv := newAppServer(t, Options{}, func(*Conn) error { panic("boom") })
+		c := dial(t, srv, "/")
+		c.expect(closeFrame(StatusInternalError, "internal error"))
+		c.send(closeFrame(StatusInternalError, ""))
+		c.expectEOF()
+	})
+	t.Run("S-66 shutdown closes every connection with 1001", func(t *testing.T) {
+		s, srv := newAppServer(t, Options{}, echo)
+		c := dial(t, srv, "/")
+		c.send(text("hi"))
+		c.expect(text("hi")) // the connection is tracked by now
+		s.goingAway()
+		c.expect(closeFrame(StatusGoingAway, "server shutting down"))
+		c.send(closeFrame(StatusGoingAway, ""))
+		c.expectEOF()
+	})
+
+	// S-66 (§7.1.2): shutdown's Close(1001) comes from another goroutine.
+	// The reader gets one more message, its echo fails (ErrClosed), and the
+	// handler returns; someone must still read the client's Close and
+	// close TCP at once, cleanly (S-48, S-60): the close timeout here is an
+	// hour, so only a clean close ends the test in time.
+	t.Run("S-66 shutdown while the reader stops reading", func(t *testing.T) {
+		s, srv := newAppServer(t, Options{CloseTimeout: time.Hour}, echo)
+		c := dial(t, srv, "/")
+		s.goingAway()
+		c.expect(closeFrame(StatusGoingAway, "server shutting down"))
+		c.send(text("one more"), closeFrame(StatusGoingAway, ""))
+		c.expectEOF()
+		c.nc.Close() // §7.1.1: the client closes after the server
+	})
+
+	// S-48, S-61 over TLS (§7.1.1): the server closes TCP first. A TLS
+	// CloseWrite sends only close_notify; without the TCP FIN the client
+	// would wait for the close timeout, here an hour.
+	t.Run("S-61 over TLS the server sends the FIN first", func(t *testing.T) {
+		c := dialTLS(t, newTLSTestServer(t, Options{CloseTimeout: time.Hour}), "/echo")
+		c.closeHandshake()
+	})
+}
+
+// TestLimits is Autobahn section 9, scaled down, and the size limits of
+// RFC 6455 §10.4 and §5.2 (S-73, S-34).
+//
+// The real section 9 sends messages of up to 16 MiB. Here every message
+// size is divided by 16, and so is every fragment size, which keeps
+// Autobahn's fragment counts (9.3.1 is still 65,536 fragments); chop sizes
+// (9.5, 9.6) and message sizes of 9.7 and 9.8 are Autobahn's, and the
+// number of round trips is divided by 10. The whole test takes a few
+// seconds under -race.
+func TestLimits(t *testing.T) {
+	// A messageKind is one of the two halves of a section 9 case: text
+	// (9.1, 9.3, ...) or binary (9.2, 9.4, ...), with Autobahn's payload.
+	type messageKind struct {
+		section int
+		op      Opcode
+		pattern string
+	}
+	srv := newTestServer(t, Options{MaxMessage: 16 << 20}) // main.go's default
+
+	// 9.1.x, 9.2.x: one frame, growing sizes.
+	sizes := []int{64 << 10, 256 << 10, 1 << 20, 4 << 20, 8 << 20, 16 << 20}
+	for i, size := range sizes {
+		size /= 16
+		for _, kind := range []messageKind{{1, OpText, "BAsd7&jh23"}, {2, OpBinary, "\x00\xfe\x23\xfa\xf0"}} {
+			t.Run(fmt.Sprintf("9.%d.%d %s of %d bytes", kind.section, i+1, opName(kind.op), size), func(t *testing.T) {
+				c := dial(t, srv, "/echo")
+				msg := frame{fin: true, op: kind.op, payload: repeatTo(kind.pattern, size)}
+				c.send(msg)
+				c.expect(msg)
+				c.closeHandshake()
+			})
+		}
+	}
+
+	// 9.3.x, 9.4.x: one message of 4 MiB (here 256 KiB) in fragments of
+	// 64 B (here 4 B) up to the whole message (S-43).
+	fragSizes := []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20}
+	for i, fragSize := range fragSizes {
+		fragSize /= 16
+		for _, kind := range []messageKind{{3, OpText, "*"}, {4, OpBinary, "\xfe"}} {
+			size := (4 << 20) / 16
+			t.Run(fmt.Sprintf("9.%d.%d %s of %d bytes in %d-byte fragments", kind.section, i+1, opName(kind.op), size, fragSize), func(t *testing.T) {
+				c := dial(t, srv, "/echo")
+				msg := string(repeatTo(kind.pattern, size))
+				c.send(inFragmentsOf(kind.op, msg, fragSize)...)
+				c.expect(frame{fin: true, op: kind.op, payload: []byte(msg)})
+				c.closeHandshake()
+			})
+		}
+	}
+
+	// 9.5.x, 9.6.x: one frame of 1 MiB (here 64 KiB) written in chops of
+	// 64 B to 2 KiB, so the server's reads end anywhere (S-36, S-37).
+	for i, chop := range []int{64, 128, 256, 512, 1024, 2048} {
+		for _, kind := range []messageKind{{5, OpText, "BAsd7&jh23"}, {6, OpBinary, "\x00\xfe\x23\xfa\xf0"}} {
+			size := (1 << 20) / 16
+			t.Run(fmt.Sprintf("9.%d.%d %s of %d bytes in %d-byte writes", kind.section, i+1, opName(kind.op), size, chop), func(t *testing.T) {
+				c := dial(t, srv, "/echo")
+				msg := frame{fin: true, op: kind.op, payload: repeatTo(kind.pattern, size)}
+				c.sendInPieces(chop, msg)
+				c.expect(msg)
+				c.closeHandshake()
+			})
+		}
+	}
+
+	// 9.7.x, 9.8.x: round trips of small messages, each sent only once the
+	// previous one came back (Autobahn: 1000 of each size; here 100).
+	for i, size := range []int{0, 16, 64, 256, 1024, 4096} {
+		for _, kind := range []messageKind{{7, OpText, "*"}, {8, OpBinary, "\xfe"}} {
+			t.Run(fmt.Sprintf("9.%d.%d 100 round trips of %d-byte %s", kind.section, i+1, size, opName(kind.op)), func(t *testing.T) {
+				c := dial(t, srv, "/echo")
+				msg := frame{fin: true, op: kind.op, payload: repeatTo(kind.pattern, size)}
+				for range 100 {
+					c.send(msg)
+					c.expect(msg)
+				}
+				c.closeHandshake()
+			})
+		}
+	}
+
+	// S-73, S-34: a 1 KiB limit, checked against the length in each header
+	// before any payload is read (§10.4). Most cases send only a header:
+	// the payload never comes, so only a server that judges the header
+	// alone answers before the client's read deadline.
+	const limit = 1024
+	small := newTestServer(t, Options{MaxMessage: limit})
+	refused := []struct {
+		name      string
+		send      []byte  // raw bytes: a header only
+		sendFirst []frame // whole frames, written before send in the same write
+		want      StatusCode
+	}{
+		{"S-73 a header announcing 2^36 bytes, and no payload", maskedHeader(0x82, 1<<36), nil, StatusTooBig},
+		{"S-73 a header announcing limit+1 bytes, and no payload", maskedHeader(0x82, limit+1), nil, StatusTooBig},
+		{"S-34 a 64-bit length with the top bit set", maskedHeader(0x82, 1<<63), nil, StatusProtocolError},
+		{"S-73 fragments that add up past the limit by 1, the last one only announced",
+			maskedHeader(0x80, 1), []frame{fragment(true, false, binaryFrame(make([]byte, limit)))}, StatusTooBig},
+		{"S-73 fragments that add up past the limit, the 3rd only announced",
+			maskedHeader(0x80, 25), inFragments(OpBinary, strings.Repeat("a", 500), strings.Repeat("b", 500), "")[:2], StatusTooBig},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, small, "/echo")
+			first := c.encode(tc.sendFirst...)
+			c.write(append(first, tc.send...))
+			c.expectClose(tc.want)
+		})
+	}
+	accepted := []struct {
+		name   string
+		frames []frame
+		want   []frame
+	}{
+		{"S-73 exactly the limit in one frame", []frame{binaryFrame(repeatTo("\xfe", limit))}, []frame{binaryFrame(repeatTo("\xfe", limit))}},
+		{"S-73 exactly the limit in fragments", inFragmentsOf(OpText, strings.Repeat("*", limit), 100), []frame{text(strings.Repeat("*", limit))}},
+		// Control frames between fragments are not part of the message.
+		{"S-73 the limit in fragments with a ping between them",
+			[]frame{fragment(true, false, text(strings.Repeat("x", limit-24))), ping(strings.Repeat("p", 125)), fragment(false, true, text(strings.Repeat("y", 24)))},
+			[]frame{pong(strings.Repeat("p", 125)), text(strings.Repeat("x", limit-24) + strings.Repeat("y", 24))}},
+	}
+	for _, tc := range accepted {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, small, "/echo")
+			c.send(tc.frames...)
+			c.expect(tc.want...)
+			c.closeHandshake()
+		})
+	}
+}
+
 // Autobahn 10.1.1, and the rules of §5.4 and §6.2 about how frames may be
 // cut and packed.
 func TestMisc(t *testing.T) {
@@ -609,6 +1077,116 @@ func TestMisc(t *testing.T) {
 			c.closeHandshake()
 		})
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Bad peers: silent, slow, vanished
+// ---------------------------------------------------------------------------
+
+// TestTimeouts: every wait on a peer is bounded (RFC 6455 §10.4, §7.1.1,
+// §7.1.2), and a quiet but healthy peer is kept alive with pings (§5.5.2).
+// Each case uses a short timeout for what it tests and a long one
+// (longer than the client's testTimeout) for the rest, so that the event
+// the client sees can only come from the timeout under test. Nothing is
+// timed: the client waits for frames and EOF, within its deadline.
+func TestTimeouts(t *testing.T) {
+	const short, long = 200 * time.Millisecond, time.Minute
+
+	t.Run("a silent client is pinged, then dropped", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: short, CloseTimeout: long})
+		c := dial(t, srv, "/echo")
+		c.expect(ping("")) // §5.5.2, after IdleTimeout/2 of silence
+		c.expectEOF()      // and after the other half, the connection is gone
+	})
+	t.Run("a client that answers every ping stays connected", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: short, CloseTimeout: long})
+		c := dial(t, srv, "/echo")
+		for range 3 {
+			c.expect(ping(""))
+			c.send(pong("")) // §5.5.3
+		}
+		c.send(text("still here"))
+		c.expect(text("still here"))
+		c.closeHandshake()
+	})
+	t.Run("a client that stops in the middle of a frame is dropped", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: short, CloseTimeout: long})
+		c := dial(t, srv, "/echo")
+		b := c.encode(text("0123456789"))
+		c.write(b[:len(b)-7]) // the header and 3 of 10 payload bytes
+		c.expect(ping(""))
+		c.expectEOF()
+	})
+	t.Run("a client that stops in the middle of a header is dropped", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: short, CloseTimeout: long})
+		c := dial(t, srv, "/echo")
+		c.write(c.encode(binaryFrame(make([]byte, 300)))[:3]) // 3 of 8 header bytes
+		c.expect(ping(""))
+		c.expectEOF()
+	})
+	// S-62: the server closes (/websocket takes no binary: 1003); the client
+	// never answers its Close; the server closes TCP after CloseTimeout.
+	t.Run("S-62 a server Close that is never answered", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: long, CloseTimeout: short})
+		c := dial(t, srv, "/websocket")
+		c.send(binaryFrame([]byte{1, 2, 3}))
+		c.expectClose(StatusUnsupportedData)
+	})
+	// S-48: the client answers, and with both Closes seen the server closes
+	// TCP at once: with a one-minute CloseTimeout, the EOF can only arrive
+	// within the client's deadline if the server does not wait for it.
+	t.Run("S-48 a server Close that is answered", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: long, CloseTimeout: long})
+		c := dial(t, srv, "/websocket")
+		c.send(binaryFrame([]byte{1, 2, 3}))
+		f, err := c.readFrame()
+		if err != nil || f.op != OpClose || closeCode(f) != StatusUnsupportedData {
+			t.Fatalf("got %v, %v; want Close 1003", f, err)
+		}
+		c.send(closeFrame(StatusUnsupportedData, ""))
+		c.expectEOF()
+	})
+	// S-30, S-49: what the client sends between the server's Close and its
+	// own is read and dropped: no answer, no pong, and the Close still
+	// ends the handshake.
+	t.Run("S-62 data before the client answers a server Close is dropped", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: long, CloseTimeout: long})
+		c := dial(t, srv, "/websocket")
+		c.send(binaryFrame([]byte{1, 2, 3}))
+		f, err := c.readFrame()
+		if err != nil || f.op != OpClose || closeCode(f) != StatusUnsupportedData {
+			t.Fatalf("got %v, %v; want Close 1003", f, err)
+		}
+		c.send(text(`{"output": "late"}`), ping("late"), closeFrame(StatusUnsupportedData, ""))
+		c.expectEOF()
+	})
+	// A client that stops reading: the server's echo stalls, and after
+	// IdleTimeout without the client accepting a byte the server gives up
+	// (Options.IdleTimeout; §10.4 on resource exhaustion). The event is the
+	// client's own write failing with a reset or broken pipe once the server
+	// closed the socket, instead of blocking until the client's deadline.
+	t.Run("a client that stops reading is dropped", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: short, CloseTimeout: long})
+		c := dial(t, srv, "/echo")
+		msg := c.encode(binaryFrame(make([]byte, 1<<20)))
+		c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+		for {
+			_, err := c.nc.Write(msg)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the server still read from a client that had not read for %v", testTimeout)
+			}
+			if err != nil {
+				break // the server closed the connection
+			}
+		}
+	})
+	// S-48 from the other side: the client closes, the server answers and
+	// closes TCP at once, without waiting CloseTimeout for the client.
+	t.Run("S-48 a client Close", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: long, CloseTimeout: long})
+		c := dial(t, srv, "/echo")
+		c.closeHandshake()
+	})
 }
 
 // ---------------------------------------------------------------------------
@@ -719,6 +1297,160 @@ func pattern(n int) []byte {
 		b[i] = byte(i % 251)
 	}
 	return b
+}
+
+// inFragments returns one message of type op in len(parts) frames: the first
+// with op, the others continuations, the last final (§5.4).
+func inFragments(op Opcode, parts ...string) []frame {
+	var fs []frame
+	for i, p := range parts {
+		fs = append(fs, fragment(i == 0, i == len(parts)-1, frame{op: op, payload: []byte(p)}))
+	}
+	return fs
+}
+
+// inFragmentsOf returns msg as one message of type op in fragments of size
+// bytes (the last may be shorter).
+func inFragmentsOf(op Opcode, msg string, size int) []frame {
+	var parts []string
+	for len(msg) > size {
+		parts = append(parts, msg[:size])
+		msg = msg[size:]
+	}
+	return inFragments(op, append(parts, msg)...)
+}
+
+// repeatTo returns pattern repeated and cut to n bytes, the way Autobahn
+// builds payload_len payloads.
+func repeatTo(pattern string, n int) []byte {
+	return []byte(strings.Repeat(pattern, n/len(pattern)+1)[:n])
+}
+
+// maskedHeader is a frame header with first byte b0, a 64-bit length and
+// a masking key, and no payload: a frame only announced (§5.2).
+func maskedHeader(b0 byte, length uint64) []byte {
+	b := []byte{b0, 0x80 | 127}
+	for shift := 56; shift >= 0; shift -= 8 {
+		b = append(b, byte(length>>shift))
+	}
+	return append(b, 0x12, 0x34, 0x56, 0x78)
+}
+
+// opName names a data opcode, for test names.
+func opName(op Opcode) string {
+	if op == OpText {
+		return "text"
+	}
+	return "binary"
+}
+
+// A utf8Case is one of Autobahn's cases 6.5.1-6.23.7.
+type utf8Case struct {
+	name    string
+	payload string
+	valid   bool
+}
+
+// autobahnUTF8Cases mirrors createUtf8TestSequences in Autobahn's
+// case/case6_x_x.py, itself Markus Kuhn's UTF-8-test.txt: the k-th
+// category (from 0) is section 6.(k+5), and its sequences are cases
+// 6.(k+5).1, 6.(k+5).2, ... in this order. Validity is written out, not
+// computed, so the test does not share the server's validator.
+func autobahnUTF8Cases() []utf8Case {
+	type seq struct {
+		valid bool
+		s     string
+	}
+	all := func(valid bool, ss ...string) []seq {
+		var out []seq
+		for _, s := range ss {
+			out = append(out, seq{valid, s})
+		}
+		return out
+	}
+	const yes, no = true, false
+
+	var prefixes []seq // every prefix of κόσμε: valid where a code point ends
+	for i, v := range []bool{no, yes, no, no, yes, no, yes, no, yes, no, yes} {
+		prefixes = append(prefixes, seq{v, kosme[:i+1]})
+	}
+	var allContinuations []byte // 0x80-0xBE: Python's xrange(0x80, 0xbf)
+	for b := 0x80; b < 0xbf; b++ {
+		allContinuations = append(allContinuations, byte(b))
+	}
+	var lonely []string // each start byte of a range, followed by a space
+	for _, r := range [][2]int{{0xc0, 0xdf}, {0xe0, 0xef}, {0xf0, 0xf7}, {0xf8, 0xfb}, {0xfc, 0xfd}} {
+		var s []byte
+		for b := r[0]; b < r[1]; b++ {
+			s = append(s, byte(b), 0x20)
+		}
+		lonely = append(lonely, string(s))
+	}
+	missingLast := []string{"\xc0", "\xe0\x80", "\xf0\x80\x80", "\xf8\x80\x80\x80", "\xfc\x80\x80\x80\x80",
+		"\xdf", "\xef\xbf", "\xf7\xbf\xbf", "\xfb\xbf\xbf\xbf", "\xfd\xbf\xbf\xbf\xbf"}
+	nonCharacters := all(yes, "\xef\xbf\xbe", "\xef\xbf\xbf")
+	for _, z1 := range []string{"\xf0", "\xf1", "\xf2", "\xf3", "\xf4"} {
+		for _, z2 := range []string{"\x8f", "\x9f", "\xaf", "\xbf"} {
+			if z1 == "\xf4" && z2 != "\x8f" {
+				continue // beyond U+10FFFF
+			}
+			for _, z3 := range []string{"\xbe", "\xbf"} {
+				if zz := z1 + z2 + "\xbf" + z3; zz != "\xf0\x8f\xbf\xbe" && zz != "\xf0\x8f\xbf\xbf" { // overlong
+					nonCharacters = append(nonCharacters, seq{yes, zz})
+				}
+			}
+		}
+	}
+
+	categories := []struct {
+		name string
+		seqs []seq
+	}{
+		{"some valid UTF-8", all(yes, "hello\x24world", "hello\xc2\xa2world", "hello\xe2\x82\xacworld", "hello\xf0\xa4\xad\xa2world", kosme)},
+		{"a prefix of kosme", prefixes},
+		{"first sequence of a length", all(yes, "\x00", "\xc2\x80", "\xe0\xa0\x80", "\xf0\x90\x80\x80")},
+		{"first 5- or 6-byte sequence", all(no, "\xf8\x88\x80\x80\x80", "\xfc\x84\x80\x80\x80\x80")},
+		{"last sequence of a length", all(yes, "\x7f", "\xdf\xbf", "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf")},
+		{"last 4-, 5- or 6-byte sequence", all(no, "\xf7\xbf\xbf\xbf", "\xfb\xbf\xbf\xbf\xbf", "\xfd\xbf\xbf\xbf\xbf\xbf")},
+		{"other boundary", append(all(yes, "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbd", "\xf4\x8f\xbf\xbf"), seq{no, "\xf4\x90\x80\x80"})},
+		{"unexpected continuation bytes", all(no, "\x80", "\xbf", "\x80\xbf", "\x80\xbf\x80", "\x80\xbf\x80\xbf",
+			"\x80\xbf\x80\xbf\x80", "\x80\xbf\x80\xbf\x80\xbf", string(allContinuations))},
+		{"lonely start bytes", all(no, lonely...)},
+		{"last continuation byte missing", all(no, missingLast...)},
+		{"concatenated incomplete sequences", all(no, strings.Join(missingLast, ""))},
+		{"impossible bytes", all(no, "\xfe", "\xff", "\xfe\xfe\xff\xff")},
+		{"overlong ASCII", all(no, "\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xf8\x80\x80\x80\xaf", "\xfc\x80\x80\x80\x80\xaf")},
+		{"maximum overlong", all(no, "\xc1\xbf", "\xe0\x9f\xbf", "\xf0\x8f\xbf\xbf", "\xf8\x87\xbf\xbf\xbf", "\xfc\x83\xbf\xbf\xbf\xbf")},
+		{"overlong NUL", all(no, "\xc0\x80", "\xe0\x80\x80", "\xf0\x80\x80\x80", "\xf8\x80\x80\x80\x80", "\xfc\x80\x80\x80\x80\x80")},
+		{"single UTF-16 surrogate", all(no, "\xed\xa0\x80", "\xed\xad\xbf", "\xed\xae\x80", "\xed\xaf\xbf", "\xed\xb0\x80", "\xed\xbe\x80", "\xed\xbf\xbf")},
+		{"paired UTF-16 surrogates", all(no, "\xed\xa0\x80\xed\xb0\x80", "\xed\xa0\x80\xed\xbf\xbf", "\xed\xad\xbf\xed\xb0\x80", "\xed\xad\xbf\xed\xbf\xbf",
+			"\xed\xae\x80\xed\xb0\x80", "\xed\xae\x80\xed\xbf\xbf", "\xed\xaf\xbf\xed\xb0\x80", "\xed\xaf\xbf\xed\xbf\xbf")},
+		{"non-character (valid UTF-8)", nonCharacters},
+		{"Unicode specials", all(yes, "\xef\xbf\xb9", "\xef\xbf\xba", "\xef\xbf\xbb", "\xef\xbf\xbc", "\xef\xbf\xbd", "\xef\xbf\xbe", "\xef\xbf\xbf")},
+	}
+	var cases []utf8Case
+	for k, cat := range categories {
+		for j, s := range cat.seqs {
+			verdict := "invalid"
+			if s.valid {
+				verdict = "valid"
+			}
+			cases = append(cases, utf8Case{
+				name:    fmt.Sprintf("6.%d.%d %s: %s %s", k+5, j+1, verdict, cat.name, hexPrefix(s.s, 12)),
+				payload: s.s,
+				valid:   s.valid,
+			})
+		}
+	}
+	return cases
+}
+
+// hexPrefix returns up to n bytes of s in hex, for test names.
+func hexPrefix(s string, n int) string {
+	if len(s) > n {
+		return fmt.Sprintf("% x ...", s[:n])
+	}
+	return fmt.Sprintf("% x", s)
 }
 
 // An edit changes the request H; buildRequest applies edits in order and

@@ -1,0 +1,638 @@
+package main
+
+// The Conn from the inside: the promises of its Go API, its internals
+// (masking, streaming UTF-8 checks), how fast it is (benchmarks), and what
+// arbitrary input does to its reader (fuzzing). The protocol itself, on
+// the wire, is ws_test.go's.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// TestAPI checks what the Go API promises, with handlers that call Upgrade
+// themselves and pass what they see back to the test over a channel.
+func TestAPI(t *testing.T) {
+	t.Run("S-54 WriteMessage refuses text that is not UTF-8, and sends nothing", func(t *testing.T) {
+		results := make(chan error, 8)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			results <- c.WriteMessage(OpText, []byte{0xFF})
+			results <- c.WriteMessage(OpText, []byte(invalidAtByte12))
+			results <- c.WriteMessage(OpText, []byte("\xce")) // cut off
+			for _, op := range []Opcode{OpContinuation, OpClose, OpPing, OpPong, 0x3} {
+				results <- c.WriteMessage(op, []byte("x")) // not a message opcode
+			}
+			// What does go out: the client must see this first.
+			if err := c.WriteMessage(OpBinary, []byte{0xFF}); err != nil {
+				t.Errorf("WriteMessage(OpBinary, FF): %v", err)
+			}
+			c.Close(StatusNormal, "") // returns once the client has answered and closed
+		})
+		c := dial(t, srv, "/")
+		for i := range 8 {
+			if err := await(t, results); err == nil {
+				t.Errorf("refused write %d: got no error", i)
+			}
+		}
+		c.expect(binaryFrame([]byte{0xFF})) // §5.6: FF goes out as binary, opcode 2
+		c.replyToClose(StatusNormal)
+	})
+
+	// S-67 (§7.4.1, §5.5): Close refuses codes a server may not send and
+	// reasons that do not fit, but still closes the connection, with 1011.
+	refused := []struct {
+		name   string
+		code   StatusCode
+		reason string
+	}{
+		{"1005 is reported, never sent", StatusNoStatus, ""},
+		{"1006 is reported, never sent", StatusAbnormal, ""},
+		{"1015 is reported, never sent", 1015, ""},
+		{"0 is not defined", 0, ""},
+		{"999 is not defined", 999, ""},
+		{"1004 is reserved", 1004, ""},
+		{"1016 is not assigned", 1016, ""},
+		{"5000 is not defined", 5000, ""},
+		{"1010 is a client's code", StatusMissingExtension, ""},
+		{"a reason of 124 bytes makes the frame too long", StatusNormal, strings.Repeat("*", 124)},
+		{"a reason that is not UTF-8", StatusNormal, invalidAtByte12},
+	}
+	for _, tc := range refused {
+		t.Run("S-67 Close refuses "+tc.name+", and closes with 1011", func(t *testing.T) {
+			results := make(chan error, 1)
+			srv := newHandlerServer(t, Options{}, func(c *Conn) { results <- c.Close(tc.code, tc.reason) })
+			c := dial(t, srv, "/")
+			c.replyToClose(StatusInternalError)
+			c.nc.Close() // §7.1.1: the client closes after the server
+			if err := await(t, results); err == nil || errors.Is(err, ErrClosed) {
+				t.Fatalf("Close(%d, %d-byte reason) returned %v, want an error about its arguments", tc.code, len(tc.reason), err)
+			}
+		})
+	}
+	t.Run("S-67 Close sends a reason of 123 bytes", func(t *testing.T) {
+		srv := newHandlerServer(t, Options{}, func(c *Conn) { c.Close(StatusNormal, strings.Repeat("*", 123)) })
+		c := dial(t, srv, "/")
+		c.expect(closeFrame(StatusNormal, strings.Repeat("*", 123)))
+		c.send(closeFrame(StatusNormal, ""))
+		c.expectEOF()
+	})
+
+	// S-30, S-56: once the Close is sent, WriteMessage fails with ErrClosed
+	// and sends nothing, even while the closing handshake is under way.
+	t.Run("S-30 S-56 nothing is sent after Close", func(t *testing.T) {
+		results := make(chan error, 3)
+		closeSeen := make(chan struct{})
+		srv := newHandlerServer(t, Options{CloseTimeout: time.Hour}, func(c *Conn) {
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close(StatusNormal, "bye") }()
+			if !waitFor(closeSeen) {
+				return
+			}
+			results <- c.WriteMessage(OpText, []byte("too late"))
+			results <- c.Close(StatusGoingAway, "again")
+			results <- <-closed
+		})
+		c := dial(t, srv, "/")
+		c.expect(closeFrame(StatusNormal, "bye"))
+		close(closeSeen) // the Close is on the wire; Close is waiting for ours
+		if err := await(t, results); !errors.Is(err, ErrClosed) {
+			t.Errorf("WriteMessage after Close: got %v, want ErrClosed", err)
+		}
+		// The second Close sends nothing, and waits for the same end as
+		// the first: the client's answer, and then its end of the stream.
+		c.send(closeFrame(StatusNormal, ""))
+		c.expectEOF() // "too late" and "again" never arrived
+		c.nc.Close()  // the server drains until the client closes too
+		if err := await(t, results); !errors.Is(err, ErrClosed) {
+			t.Errorf("a second Close: got %v, want ErrClosed", err)
+		}
+		if err := await(t, results); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+
+	// S-63: ReadMessage reports the peer's Close (§7.1.5, §7.1.6): its code
+	// and reason; 1005 for an empty body; 1006 if TCP ended without one.
+	// Every later call reports the same.
+	peerCloses := []struct {
+		name       string
+		end        func(c *testClient)
+		wantCode   StatusCode
+		wantReason string
+	}{
+		{"S-63 an empty Close is 1005", func(c *testClient) {
+			c.send(frame{fin: true, op: OpClose}) // 88 00
+			c.expectClose(StatusNormal)           // S-46: answered with 1000, never 1005
+		}, StatusNoStatus, ""},
+		{"S-63 88 03 0B B8 x is 3000 x", func(c *testClient) {
+			c.send(closeFrame(3000, "x"))
+			c.expectClose(3000)
+		}, 3000, "x"},
+		{"S-63 a FIN without a Close is 1006", func(c *testClient) {
+			c.nc.(*net.TCPConn).CloseWrite()
+			c.expectEOF()
+		}, StatusAbnormal, ""},
+		{"S-63 a FIN in the middle of a message is 1006", func(c *testClient) {
+			b := c.encode(text("Hello"))
+			c.write(b[:len(b)-2])
+			c.nc.(*net.TCPConn).CloseWrite()
+			c.expectEOF()
+		}, StatusAbnormal, ""},
+		{"S-63 a reset is 1006", func(c *testClient) {
+			c.nc.(*net.TCPConn).SetLinger(0) // close sends RST
+			c.nc.Close()
+		}, StatusAbnormal, ""},
+	}
+	for _, tc := range peerCloses {
+		t.Run(tc.name, func(t *testing.T) {
+			results := make(chan error, 2)
+			srv := newHandlerServer(t, Options{}, func(c *Conn) {
+				_, _, err := c.ReadMessage()
+				results <- err
+				_, _, again := c.ReadMessage()
+				results <- again
+			})
+			c := dial(t, srv, "/")
+			tc.end(c)
+			c.nc.Close()
+			err := await(t, results)
+			var closeErr *CloseError
+			if !errors.As(err, &closeErr) || closeErr.Code != tc.wantCode || closeErr.Reason != tc.wantReason {
+				t.Fatalf("ReadMessage: got %v, want CloseError{%d, %q}", err, tc.wantCode, tc.wantReason)
+			}
+			if again := await(t, results); again != err {
+				t.Errorf("the next ReadMessage: got %v, want the same error again", again)
+			}
+		})
+	}
+
+	// S-42: frames of two messages never interleave. Two goroutines write
+	// at once; the client must read two intact messages, in either order.
+	t.Run("S-42 concurrent writers do not interleave", func(t *testing.T) {
+		big := make([]byte, 1<<20)
+		for i := range big {
+			big[i] = byte(i % 251)
+		}
+		small := []byte("0123456789")
+		results := make(chan error, 2)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); results <- c.WriteMessage(OpBinary, big) }()
+			go func() { defer wg.Done(); results <- c.WriteMessage(OpText, small) }()
+			wg.Wait()
+			c.Close(StatusNormal, "") // returns once the client has answered and closed
+		})
+		c := dial(t, srv, "/")
+		var gotBig, gotSmall bool
+		for range 2 {
+			f, err := c.readMessage()
+			switch {
+			case err != nil:
+				t.Fatalf("reading the two messages: %v", err)
+			case f.op == OpBinary && bytes.Equal(f.payload, big) && !gotBig:
+				gotBig = true
+			case f.op == OpText && bytes.Equal(f.payload, small) && !gotSmall:
+				gotSmall = true
+			default:
+				t.Fatalf("got %v, want the 1 MiB binary and the 10-byte text intact", f)
+			}
+		}
+		for range 2 {
+			if err := await(t, results); err != nil {
+				t.Errorf("WriteMessage: %v", err)
+			}
+		}
+		c.replyToClose(StatusNormal)
+	})
+
+	// S-47, S-30: the server's reply to the client's Close is the last
+	// frame it sends, even while another goroutine keeps writing.
+	t.Run("S-47 no data frame follows the Close reply", func(t *testing.T) {
+		results := make(chan error, 2)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			writer := make(chan error, 1)
+			go func() {
+				msg := repeatTo("w", 16<<10)
+				for {
+					if err := c.WriteMessage(OpText, msg); err != nil {
+						writer <- err
+						return
+					}
+				}
+			}()
+			_, _, err := c.ReadMessage()
+			results <- err
+			results <- <-writer
+		})
+		c := dial(t, srv, "/")
+		c.expect(text(strings.Repeat("w", 16<<10)))
+		c.send(closeFrame(StatusNormal, ""))
+		for {
+			f, err := c.readFrame()
+			if err != nil {
+				t.Fatalf("waiting for the Close reply: %v", err)
+			}
+			if f.op == OpClose {
+				if closeCode(f) != StatusNormal {
+					t.Fatalf("got Close %d, want 1000", closeCode(f))
+				}
+				break
+			}
+			if f.op != OpText {
+				t.Fatalf("got %v before the Close reply", f)
+			}
+		}
+		c.expectEOF()
+		c.nc.Close()
+		var closeErr *CloseError
+		if err := await(t, results); !errors.As(err, &closeErr) || closeErr.Code != StatusNormal {
+			t.Errorf("ReadMessage: got %v, want CloseError 1000", err)
+		}
+		if err := await(t, results); !errors.Is(err, ErrClosed) {
+			t.Errorf("the writer: got %v, want ErrClosed", err)
+		}
+	})
+
+	// S-65, S-64: once the server fails the connection (§7.1.7), it
+	// processes nothing more: the text and the ping that follow the bad
+	// frame in the same write get no echo and no pong; the Close and FIN
+	// come without waiting for the client's Close (CloseTimeout is longer
+	// than the client's deadline). ReadMessage returns a ProtocolError with
+	// the code that was sent (S-69).
+	failures := []struct {
+		name string
+		bad  frame
+		want StatusCode
+	}{
+		{"S-65 RSV bits: 1002", frame{fin: true, rsv: 4, op: OpText, payload: []byte("Hello")}, StatusProtocolError}, // m(C1 05 "Hello")
+		{"S-65 invalid UTF-8: 1007", text(invalidAtByte12), StatusInvalidData},
+		{"S-65 too big: 1009", binaryFrame(make([]byte, 1025)), StatusTooBig},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			results := make(chan error, 1)
+			srv := newHandlerServer(t, Options{MaxMessage: 1024, CloseTimeout: time.Minute}, func(c *Conn) {
+				_, _, err := c.ReadMessage()
+				results <- err
+			})
+			c := dial(t, srv, "/")
+			c.send(tc.bad, text("x"), ping(""))
+			c.expectClose(tc.want)
+			c.nc.Close()
+			var protoErr *ProtocolError
+			if err := await(t, results); !errors.As(err, &protoErr) || protoErr.Code != tc.want {
+				t.Fatalf("ReadMessage: got %v, want a ProtocolError with code %d", err, tc.want)
+			}
+		})
+	}
+
+	// S-64: the application logs a failed connection (§7.1.7 SHOULD), once,
+	// as a warning with the code.
+	t.Run("S-64 a failed connection is logged once", func(t *testing.T) {
+		logs := &recordingHandler{}
+		s := newServer(slog.New(logs), Options{})
+		srv := httptest.NewServer(s.routes())
+		defer srv.Close()
+		c := dial(t, srv, "/echo")
+		c.send(frame{fin: true, op: 0x3}) // a reserved opcode (§5.2)
+		c.expectClose(StatusProtocolError)
+		c.nc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if !s.wait(ctx) {
+			t.Fatal("the connection handler did not return")
+		}
+		var warnings []string
+		for _, r := range logs.all() {
+			if r.Level == slog.LevelWarn {
+				warnings = append(warnings, fmt.Sprintf("%s code=%v", r.Message, attr(r, "code")))
+			}
+		}
+		if len(warnings) != 1 || warnings[0] != "websocket closed code=1002" {
+			t.Errorf("warnings logged: %q, want one: websocket closed code=1002", warnings)
+		}
+	})
+}
+
+// Options: zero or negative means the default; none can make every read
+// time out, or every message too big.
+func TestOptionDefaults(t *testing.T) {
+	nc := &scriptedConn{in: bytes.NewReader(nil)}
+	c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: -1, IdleTimeout: -time.Second, CloseTimeout: -1})
+	if c.maxMessage != 1<<20 || c.idleTimeout != time.Minute || c.closeTimeout != 5*time.Second {
+		t.Fatalf("got limit %d, idle %v, close %v; want the defaults", c.maxMessage, c.idleTimeout, c.closeTimeout)
+	}
+}
+
+// maskByByte is §5.3 written as the RFC writes it, one octet at a time: the
+// reference that maskBytes, a word at a time, must agree with.
+func maskByByte(key [4]byte, pos int, p []byte) int {
+	for i := range p {
+		p[i] ^= key[(pos+i)%4]
+	}
+	return (pos + len(p)) % 4
+}
+
+// §5.3: maskBytes agrees with the octet-at-a-time definition for every
+// length around its 8- and 32-byte strides and every starting key position,
+// and masking in two calls equals masking in one (the key position carries
+// across reads, S-37).
+func TestMask(t *testing.T) {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	for n := range 100 {
+		for pos := range 4 {
+			want := make([]byte, n)
+			for i := range want {
+				want[i] = byte(i * 7)
+			}
+			got := bytes.Clone(want)
+			wantPos := maskByByte(key, pos, want)
+			if gotPos := maskBytes(key, pos, got); gotPos != wantPos || !bytes.Equal(got, want) {
+				t.Fatalf("len %d pos %d: got % x (next %d), want % x (next %d)", n, pos, got, gotPos, want, wantPos)
+			}
+			split := bytes.Clone(got)
+			next := maskBytes(key, pos, split[:n/3])
+			maskBytes(key, next, split[n/3:])
+			maskByByte(key, pos, want) // masking twice restores the original
+			if !bytes.Equal(split, want) {
+				t.Fatalf("len %d pos %d: masking in two calls does not undo the mask", n, pos)
+			}
+		}
+	}
+}
+
+// §5.3, §5.7: the RFC's example, "Hello" masked with 37 fa 21 3d.
+func TestMaskExample(t *testing.T) {
+	p := []byte{0x7f, 0x9f, 0x4d, 0x51, 0x58}
+	maskBytes([4]byte{0x37, 0xfa, 0x21, 0x3d}, 0, p)
+	if string(p) != "Hello" {
+		t.Fatalf("got %q", p)
+	}
+}
+
+// §1.3, §4.2.2: the accept value of the RFC's example key.
+func TestAcceptKey(t *testing.T) {
+	if got := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// §5.6, §8.1: text checked as it arrives. A code point cut off at the end
+// is not an error yet; a sequence that no continuation could make valid is.
+func TestValidUTF8Prefix(t *testing.T) {
+	tests := []struct {
+		in       string
+		complete int
+		ok       bool
+	}{
+		{"", 0, true},
+		{"Hello", 5, true},
+		{"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", 11, true}, // κόσμε, as Autobahn spells it
+		{"κ\xcf", 2, true},             // ό cut after its first byte
+		{"\xe2\x82", 0, true},          // € cut after two bytes
+		{"a\xf0\x9f\x98", 1, true},     // 😀 cut after three bytes
+		{"\xf4\x90", 2, false},         // above U+10FFFF: can never be completed
+		{"\xed\xa0", 2, false},         // a UTF-16 surrogate
+		{"\xe0\x80", 2, false},         // overlong
+		{"\xc0\xaf", 2, false},         // overlong '/'
+		{"\xff", 1, false},             // never valid
+		{"a\x80", 2, false},            // a continuation byte with no start
+		{"\xe2\x82\xac\x80", 4, false}, // € then a stray continuation
+		{"ok\xce\xba\xe1", 4, true},    // κ complete, then a start byte
+	}
+	for _, tt := range tests {
+		complete, ok := validUTF8Prefix([]byte(tt.in))
+		if ok != tt.ok || ok && complete != tt.complete {
+			t.Errorf("validUTF8Prefix(%q) = %d, %v; want %d, %v", tt.in, complete, ok, tt.complete, tt.ok)
+		}
+	}
+}
+
+// S-73, §10.4: a header that announces a large payload costs nothing until
+// the payload arrives. The peer announces 16 MiB, sends 100 bytes and
+// vanishes; the reader must not have allocated anywhere near 16 MiB.
+func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
+	header := []byte{0x82, 0xFF, 0, 0, 0, 0, 0x01, 0, 0, 0, 1, 2, 3, 4} // binary, masked, 16 MiB
+	nc := &scriptedConn{in: bytes.NewReader(append(header, make([]byte, 100)...))}
+	c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: 32 << 20})
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := c.ReadMessage()
+	runtime.ReadMemStats(&after)
+
+	if !isClose(err, StatusAbnormal) {
+		t.Fatalf("got %v, want the connection lost (1006)", err)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
+		t.Fatalf("reading 100 bytes of an announced 16 MiB allocated %d bytes", allocated)
+	}
+}
+
+// FuzzReadMessage feeds the frame reader arbitrary bytes from a client.
+// Whatever arrives, the reader must end (no hang, no panic), and everything
+// the server sends must be well-formed frames: echoes, pongs, and at most
+// one Close, last, whose code is one a server may send.
+func FuzzReadMessage(f *testing.F) {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	for _, seed := range [][]frame{
+		{text("Hello")},
+		{fragment(true, false, text("Hel")), ping("p"), fragment(false, true, text("lo"))},
+		{text("κόσμε\xed\xa0\x80edited")},
+		{closeFrame(StatusNormal, "bye")},
+		{{fin: true, op: OpClose, payload: []byte{0x03}}},
+		{{fin: true, rsv: 4, op: OpText, payload: []byte("x")}},
+		{{fin: false, op: OpPing}},
+		{binaryFrame(make([]byte, 300))},
+	} {
+		var b []byte
+		for _, fr := range seed {
+			b = append(b, encode(fr, key)...)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		nc := &scriptedConn{in: bytes.NewReader(in)}
+		c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: 1 << 16})
+		var buf []byte
+		for range len(in) + 1 { // every message needs at least one byte
+			var err error
+			var op Opcode
+			if op, buf, err = c.AppendMessage(buf[:0]); err != nil {
+				break
+			}
+			c.WriteMessage(op, buf)
+		}
+		checkServerFrames(t, nc.out.Bytes())
+	})
+}
+
+// checkServerFrames parses what a server sent and checks each frame.
+func checkServerFrames(t *testing.T, out []byte) {
+	r := bufio.NewReader(bytes.NewReader(out))
+	c := &testClient{t: t, nc: nopDeadlines{}, br: r}
+	sawClose := false
+	for {
+		f, err := c.readFrame()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("server output is not whole frames: %v", err)
+		}
+		switch {
+		case sawClose:
+			t.Fatalf("frame %v after the Close", f)
+		case f.op == OpClose:
+			sawClose = true
+			if code := closeCode(f); len(f.payload) > 0 && !code.maySend() {
+				t.Fatalf("server sent close code %d", code)
+			}
+		case f.op == OpText && !utf8.Valid(f.payload):
+			t.Fatalf("server sent invalid UTF-8 as text")
+		}
+	}
+}
+
+// Masking a word at a time against the RFC's octet at a time.
+func BenchmarkMask(b *testing.B) {
+	key := [4]byte{1, 2, 3, 4}
+	for _, size := range []int{16, 128, 4 << 10, 64 << 10} {
+		p := make([]byte, size)
+		b.Run(sizeName(size)+"/word", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				maskBytes(key, 1, p)
+			}
+		})
+		b.Run(sizeName(size)+"/byte", func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				maskByByte(key, 1, p)
+			}
+		})
+	}
+}
+
+// BenchmarkEcho measures the server's side of one echo: a Conn reads a
+// message with AppendMessage and writes it back with WriteMessage, over a
+// real loopback TCP connection. The client side writes a prepared frame and
+// reads the echo into a fixed buffer, so allocations per op are the
+// server's: there should be none.
+func BenchmarkEcho(b *testing.B) {
+	for _, tt := range []struct {
+		op   Opcode
+		size int
+	}{{OpText, 16}, {OpText, 128}, {OpBinary, 4 << 10}, {OpBinary, 64 << 10}, {OpBinary, 1 << 20}} {
+		b.Run(sizeName(tt.size), func(b *testing.B) {
+			client, server := tcpPair(b)
+			c := newConn(server, bufio.NewReader(server), "", &Options{MaxMessage: 16 << 20})
+			done := make(chan error, 1)
+			go func() { done <- echo(c) }()
+
+			request := encode(frame{fin: true, op: tt.op, payload: bytes.Repeat([]byte("x"), tt.size)}, [4]byte{1, 2, 3, 4})
+			reply := make([]byte, tt.size+10)
+			replyLen := tt.size + 2
+			switch {
+			case tt.size > 0xFFFF:
+				replyLen += 8
+			case tt.size > 125:
+				replyLen += 2
+			}
+			b.SetBytes(int64(tt.size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := client.Write(request); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(client, reply[:replyLen]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			client.Write(encode(closeFrame(StatusNormal, ""), [4]byte{}))
+			if err := <-done; !isClose(err, StatusNormal) {
+				b.Fatalf("echo ended with %v", err)
+			}
+		})
+	}
+}
+
+func isClose(err error, code StatusCode) bool {
+	var ce *CloseError
+	return errors.As(err, &ce) && ce.Code == code
+}
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(tb testing.TB) (client, server net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// A scriptedConn is a peer that has already sent everything it will ever
+// send: reads come from in, then EOF; writes go to out.
+type scriptedConn struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (c *scriptedConn) Read(p []byte) (int, error) { return c.in.Read(p) }
+
+func (c *scriptedConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+
+func (c *scriptedConn) Close() error { return nil }
+
+func (c *scriptedConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
+
+func (c *scriptedConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+
+func (c *scriptedConn) SetDeadline(time.Time) error { return nil }
+
+func (c *scriptedConn) SetReadDeadline(time.Time) error { return nil }
+
+func (c *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
+
+// nopDeadlines lets testClient.readFrame parse a recorded stream.
+type nopDeadlines struct{ net.Conn }
+
+func (nopDeadlines) SetReadDeadline(time.Time) error { return nil }
+
+// sizeName names a size for a benchmark: 128B, 4KiB, 1MiB.
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
