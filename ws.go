@@ -655,11 +655,11 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	case 126:
 		h.length = int64(binary.BigEndian.Uint16(b[2:]))
 	case 127:
-		n := binary.BigEndian.Uint64(b[2:])
-		if n > math.MaxInt64 {
+		n64 := binary.BigEndian.Uint64(b[2:])
+		if n64 > math.MaxInt64 {
 			return h, violation(StatusProtocolError, "64-bit payload length with the most significant bit set")
 		}
-		h.length = int64(n)
+		h.length = int64(n64)
 	default:
 		h.length = int64(n)
 	}
@@ -763,7 +763,10 @@ func parseClose(p []byte) error {
 // slice. It answers control frames that arrive meanwhile. When the
 // connection ends it returns a *CloseError (the peer closed, or vanished),
 // or a *ProtocolError (the peer broke the protocol, and this end failed
-// the connection); every later call returns the same error.
+// the connection); every later call returns the same error. When the peer
+// closes, ReadMessage returns once the closing handshake is over: it
+// answers the Close, then waits, at most the close timeout, for the peer
+// to close TCP after the server (§7.1.1).
 func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 	return c.AppendMessage(nil)
 }
