@@ -344,23 +344,28 @@ func (c *testClient) readMessage() (frame, error) {
 	return f, nil
 }
 
-// expectClose reads frames until a Close arrives, fails the test unless
-// its code is code, and then expects the server to close TCP (§7.1.1).
-// Data frames before the Close are an error: the tests that expect echoes
-// first say so with expect.
+// expectClose fails the test unless the next frame is a Close with code,
+// and the server then closes TCP (§7.1.1). Data frames before the Close
+// are an error: the tests that expect echoes first say so with expect.
 func (c *testClient) expectClose(code StatusCode) {
+	c.t.Helper()
+	c.readClose(code)
+	c.expectEOF()
+}
+
+// readClose fails the test unless the next frame is a Close with code, and
+// returns its reason.
+func (c *testClient) readClose(code StatusCode) string {
 	c.t.Helper()
 	f, err := c.readFrame()
 	if err != nil {
 		c.t.Fatalf("waiting for Close %d: %v", code, err)
 	}
-	if f.op != OpClose {
+	reason := string(f.payload[min(2, len(f.payload)):])
+	if f.op != OpClose || closeCode(f) != code {
 		c.t.Fatalf("got %v, want Close %d", f, code)
 	}
-	if got := closeCode(f); got != code {
-		c.t.Fatalf("got Close %d %q, want %d", got, f.payload[min(2, len(f.payload)):], code)
-	}
-	c.expectEOF()
+	return reason
 }
 
 // closeCode is the status code in a Close frame, or StatusNoStatus.
@@ -428,19 +433,18 @@ func shorten(b []byte) []byte {
 	return b
 }
 
-// replyToClose expects the server's Close with code, answers it, and expects
-// the server to close TCP (§7.1.2, S-48).
-func (c *testClient) replyToClose(code StatusCode) {
+// answerClose is how a well-behaved client ends when the server closes:
+// it reads the server's Close, fails the test unless its code and reason
+// are code and reason, echoes the code (§5.5.1), expects the server to
+// close TCP first (§7.1.1) and then closes its own end.
+func (c *testClient) answerClose(code StatusCode, reason string) {
 	c.t.Helper()
-	f, err := c.readFrame()
-	if err != nil {
-		c.t.Fatalf("waiting for Close %d: %v", code, err)
-	}
-	if f.op != OpClose || closeCode(f) != code {
-		c.t.Fatalf("got %v, want Close %d", f, code)
+	if got := c.readClose(code); got != reason {
+		c.t.Fatalf("got Close %d %q, want reason %q", code, got, reason)
 	}
 	c.send(closeFrame(code, ""))
 	c.expectEOF()
+	c.nc.Close()
 }
 
 // newHandlerServer starts a server that upgrades every request with opts

@@ -49,7 +49,7 @@ func TestAPI(t *testing.T) {
 			}
 		}
 		c.expect(binaryFrame([]byte{0xFF})) // §5.6: FF goes out as binary, opcode 2
-		c.replyToClose(StatusNormal)
+		c.answerClose(StatusNormal, "")
 	})
 
 	// S-67 (§7.4.1, §5.5): Close refuses codes a server may not send and
@@ -76,8 +76,7 @@ func TestAPI(t *testing.T) {
 			results := make(chan error, 1)
 			srv := newHandlerServer(t, Options{}, func(c *Conn) { results <- c.Close(tc.code, tc.reason) })
 			c := dial(t, srv, "/")
-			c.replyToClose(StatusInternalError)
-			c.nc.Close() // §7.1.1: the client closes after the server
+			c.answerClose(StatusInternalError, "")
 			if err := await(t, results); err == nil || errors.Is(err, ErrClosed) {
 				t.Fatalf("Close(%d, %d-byte reason) returned %v, want an error about its arguments", tc.code, len(tc.reason), err)
 			}
@@ -217,7 +216,7 @@ func TestAPI(t *testing.T) {
 				t.Errorf("WriteMessage: %v", err)
 			}
 		}
-		c.replyToClose(StatusNormal)
+		c.answerClose(StatusNormal, "")
 	})
 
 	// S-47, S-30: the server's reply to the client's Close is the last

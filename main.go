@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -45,7 +46,6 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	s := newServer(log, Options{Origins: splitList(*origins), MaxMessage: *maxMessage})
 	srv := &http.Server{
-		Addr:              *addr,
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -66,12 +66,30 @@ func main() {
 		s.wait(shutdown)
 	}()
 
-	log.Info("listening", "url", "http://"+*addr+"/")
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	// Listen before saying so: once "listening" is logged, connections are
+	// accepted. With port 0 the line tells which port the system chose.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		os.Exit(1)
+	}
+	log.Info("listening", "url", pageURL(*addr, ln.Addr()))
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
 		os.Exit(1)
 	}
 	<-stopped
+}
+
+// pageURL is the address of the page: the host as the -addr flag named it
+// (localhost if it named none), and the port the listener got.
+func pageURL(addr string, listening net.Addr) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "" {
+		host = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(listening.String())
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
@@ -219,8 +237,13 @@ func (s *server) talk(c *Conn, remote, path string, talk func(*Conn) error) {
 	if errors.As(err, &protoErr) || code == StatusInternalError {
 		level = slog.LevelWarn // §7.1.7: a failed connection SHOULD be logged
 	}
-	s.log.Log(context.Background(), level, "websocket closed", "remote", remote, "path", path,
-		"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
+	attrs := []any{"remote", remote, "path", path,
+		"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond)}
+	if code == StatusInternalError {
+		// The peer was told only "internal error": the log says what.
+		attrs = append(attrs, "err", err.Error())
+	}
+	s.log.Log(context.Background(), level, "websocket closed", attrs...)
 }
 
 // talkSafely runs talk, turning a panic into an error, so that the peer

@@ -1139,10 +1139,7 @@ func TestTimeouts(t *testing.T) {
 		srv := newTestServer(t, Options{IdleTimeout: long, CloseTimeout: long})
 		c := dial(t, srv, "/websocket")
 		c.send(binaryFrame([]byte{1, 2, 3}))
-		f, err := c.readFrame()
-		if err != nil || f.op != OpClose || closeCode(f) != StatusUnsupportedData {
-			t.Fatalf("got %v, %v; want Close 1003", f, err)
-		}
+		c.readClose(StatusUnsupportedData)
 		c.send(closeFrame(StatusUnsupportedData, ""))
 		c.expectEOF()
 	})
@@ -1153,10 +1150,7 @@ func TestTimeouts(t *testing.T) {
 		srv := newTestServer(t, Options{IdleTimeout: long, CloseTimeout: long})
 		c := dial(t, srv, "/websocket")
 		c.send(binaryFrame([]byte{1, 2, 3}))
-		f, err := c.readFrame()
-		if err != nil || f.op != OpClose || closeCode(f) != StatusUnsupportedData {
-			t.Fatalf("got %v, %v; want Close 1003", f, err)
-		}
+		c.readClose(StatusUnsupportedData)
 		c.send(text(`{"output": "late"}`), ping("late"), closeFrame(StatusUnsupportedData, ""))
 		c.expectEOF()
 	})

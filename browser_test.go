@@ -1,0 +1,566 @@
+package main
+
+// The page in a real browser: headless Chromium, driven through the Chrome
+// DevTools Protocol (CDP) over --remote-debugging-pipe, with no dependency:
+// commands and events are JSON messages, each ended by a NUL byte, on the
+// browser's file descriptors 3 (commands in) and 4 (answers and events out).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// cdpTimeout bounds every wait on the browser: one command, or one page
+// condition. A cold start of Chromium on a busy CI machine takes seconds.
+const cdpTimeout = 30 * time.Second
+
+// TestBrowser loads the page in Chromium, clicks Send, sends a message of
+// its own that tries to inject markup, and closes the page; the browser
+// must report no error on the way, and the server must see the WebSocket
+// closed with a closing handshake.
+func TestBrowser(t *testing.T) {
+	chromium := findBrowser(t)
+	var requests requestLog
+	app := startApp(t, Options{}, func(s *server) http.Handler { return requests.record(s.routes()) })
+	browser := launchBrowser(t, chromium)
+	page := browser.newPage()
+
+	// The page loads, connects, and says so.
+	page.navigate(app.URL + "/")
+	if state := page.eval(untilOpen); state != "open" {
+		t.Fatalf("#state reads %q, want %q", state, "open")
+	}
+
+	// Send: the tutorial's message, and its answer, in two lines.
+	page.click("#send")
+	entry := page.evalEntry(1)
+	if want := "I have received this message from you : Sent from my browser!\nGlad to be your webserver."; entry.Text != want {
+		t.Errorf("first entry reads %q, want %q", entry.Text, want)
+	}
+	if want := "I have received this message from you : Sent from my browser!<br>Glad to be your webserver."; entry.HTML != want {
+		t.Errorf("first entry is %q, want %q", entry.HTML, want)
+	}
+
+	// A message of the user's own that would run script if it became
+	// markup: it must come back as the text that was typed.
+	const attack = `<img src=x onerror="window.pwned=1">`
+	page.click("#message")
+	page.call("Input.insertText", map[string]any{"text": attack}, nil)
+	page.pressEnter()
+	entry = page.evalEntry(2)
+	if want := "I have received this message from you : " + attack + "\nGlad to be your webserver."; entry.Text != want {
+		t.Errorf("second entry reads %q, want %q", entry.Text, want)
+	}
+	if n := page.eval(`document.querySelectorAll("#log img").length`); n != float64(0) {
+		t.Errorf("#log holds %v img elements, want 0", n)
+	}
+	if pwned := page.eval(`typeof window.pwned`); pwned != "undefined" {
+		t.Errorf("typeof window.pwned is %q: the user's markup ran", pwned)
+	}
+	if typed := page.eval(`document.getElementById("message").value`); typed != "" {
+		t.Errorf("#message still holds %q after sending, want it empty", typed)
+	}
+
+	// Closing the page closes the socket with a closing handshake, which
+	// the page starts on pagehide with 1000 "page closed". (Chromium alone
+	// would send 1001; 1006 would mean the connection was dropped.)
+	page.close()
+	line := app.logs.waitFor(t, `"websocket closed"`, func(line string) bool { return strings.Contains(line, `"websocket closed"`) })
+	var closed logEntry
+	if err := json.Unmarshal([]byte(line), &closed); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := closed["code"], closed["reason"]; code != float64(StatusNormal) || reason != "page closed" {
+		t.Errorf("the server logged the page's WebSocket closed with %v %q, want 1000 \"page closed\"", code, reason)
+	}
+	app.waitHandlers(t)
+
+	// Nothing went wrong on the way, in the page or on the network, and
+	// the page asked the server for nothing but itself and its socket
+	// (not even /favicon.ico: its icon is inline).
+	for _, problem := range browser.problems() {
+		t.Errorf("browser: %s", problem)
+	}
+	if want := []string{"GET /", "GET /websocket"}; !slices.Equal(requests.list(), want) {
+		t.Errorf("the browser requested %q, want %q", requests.list(), want)
+	}
+	if opens := strings.Count(app.logs.String(), `"websocket open"`); opens != 1 {
+		t.Errorf("%d WebSocket connections, want 1:\n%s", opens, app.logs)
+	}
+}
+
+// untilOpen is a promise that resolves to #state's data-state once the
+// page says the socket is open, or fails if it says closed.
+const untilOpen = `new Promise((resolve, reject) => {
+	const state = document.getElementById("state");
+	const check = () => {
+		switch (state.dataset.state) {
+		case "open": resolve("open"); return true;
+		case "closed": reject(new Error(state.textContent)); return true;
+		}
+		return false;
+	};
+	if (!check()) {
+		const watch = new MutationObserver(() => { if (check()) watch.disconnect(); });
+		watch.observe(state, { attributes: true, attributeFilter: ["data-state"] });
+	}
+})`
+
+// A logEntryView is one entry of the page's #log, as the user sees it
+// (Text, where <br> is a line break) and as markup.
+type logEntryView struct {
+	Text string `json:"text"`
+	HTML string `json:"html"`
+}
+
+// evalEntry waits for the page's #log to hold n entries and returns the
+// n-th.
+func (p *cdpPage) evalEntry(n int) logEntryView {
+	p.t.Helper()
+	value := p.eval(fmt.Sprintf(`new Promise((resolve) => {
+		const log = document.getElementById("log");
+		const check = () => {
+			if (log.children.length < %d) return false;
+			const entry = log.children[%d];
+			resolve({ text: entry.innerText, html: entry.innerHTML });
+			return true;
+		};
+		if (!check()) {
+			const watch = new MutationObserver(() => { if (check()) watch.disconnect(); });
+			watch.observe(log, { childList: true });
+		}
+	})`, n, n-1))
+	b, _ := json.Marshal(value)
+	var entry logEntryView
+	if err := json.Unmarshal(b, &entry); err != nil {
+		p.t.Fatalf("entry %d: %v", n, err)
+	}
+	return entry
+}
+
+// findBrowser returns the path of Chromium or Chrome. Without one the test
+// is skipped, unless WSECHO_BROWSER=required (as in CI): then it fails.
+func findBrowser(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("WSECHO_BROWSER") == "required" {
+		t.Fatal("no chromium, chromium-browser or google-chrome on PATH, and WSECHO_BROWSER=required")
+	}
+	t.Skip("no chromium, chromium-browser or google-chrome on PATH (set WSECHO_BROWSER=required to fail instead)")
+	return ""
+}
+
+// A requestLog records the method and path of every request a handler
+// gets.
+type requestLog struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (l *requestLog) record(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		l.requests = append(l.requests, r.Method+" "+r.URL.Path)
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *requestLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.requests)
+}
+
+// ---------------------------------------------------------------------------
+// A tiny CDP client
+// ---------------------------------------------------------------------------
+
+// A cdpMessage is any message on the pipe: a command (ID, Method, Params),
+// its answer (ID, Result or Error) or an event (Method, Params). Commands
+// to a page, and its events, carry the SessionID of attachToTarget.
+type cdpMessage struct {
+	ID        int             `json:"id,omitempty"`
+	SessionID string          `json:"sessionId,omitempty"`
+	Method    string          `json:"method,omitempty"`
+	Params    json.RawMessage `json:"params,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Error     *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error,omitempty"`
+}
+
+// A cdpBrowser is one Chromium process and the pipe to it.
+type cdpBrowser struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *logCapture
+	exited chan error
+
+	writeMu sync.Mutex
+	toIt    *os.File // its fd 3
+
+	mu       sync.Mutex
+	nextID   int
+	pending  map[int]chan cdpMessage // commands waiting for their answer
+	events   []cdpMessage            // every event so far
+	newEvent chan struct{}           // closed, and replaced, at every event
+	readErr  error                   // why the pipe from the browser ended
+	gone     chan struct{}           // closed when it has
+}
+
+// launchBrowser starts Chromium headless, with a fresh profile, and kills
+// it when the test ends.
+func launchBrowser(t *testing.T, path string) *cdpBrowser {
+	t.Helper()
+	itReads, toIt, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromIt, itWrites, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &cdpBrowser{
+		t:        t,
+		cmd:      exec.Command(path, browserFlags(t.TempDir())...),
+		stderr:   newLogCapture(),
+		exited:   make(chan error, 1),
+		toIt:     toIt,
+		pending:  make(map[int]chan cdpMessage),
+		newEvent: make(chan struct{}),
+		gone:     make(chan struct{}),
+	}
+	b.cmd.ExtraFiles = []*os.File{itReads, itWrites} // fds 3 and 4
+	b.cmd.Stdout = b.stderr
+	b.cmd.Stderr = b.stderr
+	b.cmd.WaitDelay = testTimeout // its helpers may hold stderr open a little longer
+	if err := b.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	itReads.Close()
+	itWrites.Close()
+	go func() { b.exited <- b.cmd.Wait() }()
+	go b.read(fromIt)
+	t.Cleanup(func() {
+		b.quit()
+		toIt.Close()
+		fromIt.Close()
+		if t.Failed() {
+			t.Logf("the browser's output:\n%s", b.stderr)
+		}
+	})
+	return b
+}
+
+// browserFlags are the flags of a headless Chromium that runs as root in a
+// container and contacts nothing but the test server.
+func browserFlags(profile string) []string {
+	return []string{
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + profile,
+		"--remote-debugging-pipe",
+		"about:blank",
+	}
+}
+
+// quit asks the browser to close, and kills it if it has not exited in
+// time; either way it has exited when quit returns.
+func (b *cdpBrowser) quit() {
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	b.send(ctx, "", "Browser.close", nil) // the error does not matter: it may be gone
+	select {
+	case <-b.exited:
+		return
+	case <-ctx.Done():
+	}
+	b.cmd.Process.Kill()
+	<-b.exited // bounded by WaitDelay
+}
+
+// read dispatches everything the browser writes: answers to the command
+// that waits for them, events to the list.
+func (b *cdpBrowser) read(from io.Reader) {
+	r := bufio.NewReader(from)
+	var err error
+	for {
+		var line []byte
+		if line, err = r.ReadBytes(0); err != nil {
+			break
+		}
+		var m cdpMessage
+		if err = json.Unmarshal(line[:len(line)-1], &m); err != nil {
+			break
+		}
+		b.mu.Lock()
+		if m.ID != 0 {
+			if ch, ok := b.pending[m.ID]; ok {
+				delete(b.pending, m.ID)
+				ch <- m
+			}
+		} else {
+			b.events = append(b.events, m)
+			close(b.newEvent)
+			b.newEvent = make(chan struct{})
+		}
+		b.mu.Unlock()
+	}
+	b.mu.Lock()
+	b.readErr = err
+	b.mu.Unlock()
+	close(b.gone)
+}
+
+// send sends a command and waits for its answer, at most until ctx ends.
+func (b *cdpBrowser) send(ctx context.Context, session, method string, params any) (json.RawMessage, error) {
+	b.mu.Lock()
+	b.nextID++
+	id := b.nextID
+	answer := make(chan cdpMessage, 1)
+	b.pending[id] = answer
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.pending, id)
+		b.mu.Unlock()
+	}()
+
+	rawParams, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	if params == nil {
+		rawParams = nil
+	}
+	msg, err := json.Marshal(cdpMessage{ID: id, SessionID: session, Method: method, Params: rawParams})
+	if err != nil {
+		return nil, err
+	}
+	b.writeMu.Lock()
+	_, err = b.toIt.Write(append(msg, 0))
+	b.writeMu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	select {
+	case m := <-answer:
+		if m.Error != nil {
+			return nil, fmt.Errorf("%s: error %d: %s", method, m.Error.Code, m.Error.Message)
+		}
+		return m.Result, nil
+	case <-b.gone:
+		return nil, fmt.Errorf("%s: the browser is gone: %v", method, b.readErr)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: no answer: %w", method, ctx.Err())
+	}
+}
+
+// call sends a command, fails the test unless it succeeds within
+// cdpTimeout, and decodes its result into result, unless nil.
+func (b *cdpBrowser) call(session, method string, params, result any) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cdpTimeout)
+	defer cancel()
+	raw, err := b.send(ctx, session, method, params)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if result != nil {
+		if err := json.Unmarshal(raw, result); err != nil {
+			b.t.Fatalf("%s: %v in %s", method, err, raw)
+		}
+	}
+}
+
+// waitEvent waits, at most cdpTimeout, for an event of a session.
+func (b *cdpBrowser) waitEvent(session, method string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cdpTimeout)
+	defer cancel()
+	for {
+		b.mu.Lock()
+		found := slices.ContainsFunc(b.events, func(m cdpMessage) bool { return m.SessionID == session && m.Method == method })
+		newEvent := b.newEvent
+		b.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-newEvent:
+		case <-b.gone:
+			b.t.Fatalf("waiting for %s: the browser is gone: %v", method, b.readErr)
+		case <-ctx.Done():
+			b.t.Fatalf("no %s after %v", method, cdpTimeout)
+		}
+	}
+}
+
+// problems lists what the browser reported as going wrong: console
+// output, uncaught exceptions, log entries (CSP violations, failed
+// loads), failed requests and HTTP errors.
+func (b *cdpBrowser) problems() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var problems []string
+	urls := make(map[string]string) // of each request, by id
+	for _, e := range b.events {
+		var p struct {
+			RequestID string `json:"requestId"`
+			Request   struct {
+				URL string `json:"url"`
+			} `json:"request"`
+			Type             string `json:"type"`
+			Args             []any  `json:"args"`
+			ExceptionDetails any    `json:"exceptionDetails"`
+			Entry            any    `json:"entry"`
+			ErrorText        string `json:"errorText"`
+			BlockedReason    string `json:"blockedReason"`
+			ErrorMessage     string `json:"errorMessage"`
+			Response         struct {
+				URL    string `json:"url"`
+				Status int    `json:"status"`
+			} `json:"response"`
+		}
+		json.Unmarshal(e.Params, &p)
+		switch e.Method {
+		case "Network.requestWillBeSent":
+			urls[p.RequestID] = p.Request.URL
+		case "Runtime.consoleAPICalled":
+			problems = append(problems, fmt.Sprintf("console.%s %v", p.Type, p.Args))
+		case "Runtime.exceptionThrown":
+			problems = append(problems, fmt.Sprintf("exception %v", p.ExceptionDetails))
+		case "Log.entryAdded":
+			problems = append(problems, fmt.Sprintf("log %v", p.Entry))
+		case "Network.loadingFailed":
+			problems = append(problems, fmt.Sprintf("loading %s %s failed: %q, blocked: %q", p.Type, urls[p.RequestID], p.ErrorText, p.BlockedReason))
+		case "Network.webSocketFrameError":
+			problems = append(problems, "WebSocket frame error: "+p.ErrorMessage)
+		case "Network.responseReceived":
+			if p.Response.Status >= 400 {
+				problems = append(problems, fmt.Sprintf("%s: HTTP %d", p.Response.URL, p.Response.Status))
+			}
+		}
+	}
+	return problems
+}
+
+// A cdpPage is one tab, attached in flat mode: its commands go over the
+// browser's pipe with its session id.
+type cdpPage struct {
+	*cdpBrowser
+	targetID, session string
+}
+
+// newPage opens a blank tab, attaches to it and enables the events the
+// test collects.
+func (b *cdpBrowser) newPage() *cdpPage {
+	b.t.Helper()
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	b.call("", "Target.createTarget", map[string]any{"url": "about:blank"}, &target)
+	var attached struct {
+		SessionID string `json:"sessionId"`
+	}
+	b.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, &attached)
+	p := &cdpPage{cdpBrowser: b, targetID: target.TargetID, session: attached.SessionID}
+	for _, domain := range []string{"Runtime", "Log", "Network", "Page"} {
+		p.call(domain+".enable", nil, nil)
+	}
+	return p
+}
+
+func (p *cdpPage) call(method string, params, result any) {
+	p.t.Helper()
+	p.cdpBrowser.call(p.session, method, params, result)
+}
+
+// navigate loads url and waits for its load event.
+func (p *cdpPage) navigate(url string) {
+	p.t.Helper()
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	p.call("Page.navigate", map[string]any{"url": url}, &nav)
+	if nav.ErrorText != "" {
+		p.t.Fatalf("navigating to %s: %s", url, nav.ErrorText)
+	}
+	p.waitEvent(p.session, "Page.loadEventFired")
+}
+
+// eval evaluates a JavaScript expression in the page, waits for it if it
+// is a promise, and returns its value, decoded from JSON.
+func (p *cdpPage) eval(expression string) any {
+	p.t.Helper()
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+	}
+	p.call("Runtime.evaluate", map[string]any{"expression": expression, "awaitPromise": true, "returnByValue": true}, &r)
+	if e := r.ExceptionDetails; e != nil {
+		p.t.Fatalf("evaluating %s: %s %s", expression, e.Text, e.Exception.Description)
+	}
+	return r.Result.Value
+}
+
+// click clicks the middle of the element selector names with the mouse,
+// as a user would: it must be visible and enabled for the click to count.
+func (p *cdpPage) click(selector string) {
+	p.t.Helper()
+	var at struct{ X, Y float64 }
+	b, _ := json.Marshal(p.eval(fmt.Sprintf(`(() => {
+		const box = document.querySelector(%q).getBoundingClientRect();
+		return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+	})()`, selector)))
+	if err := json.Unmarshal(b, &at); err != nil {
+		p.t.Fatal(err)
+	}
+	for _, event := range []string{"mousePressed", "mouseReleased"} {
+		p.call("Input.dispatchMouseEvent", map[string]any{"type": event, "x": at.X, "y": at.Y, "button": "left", "clickCount": 1}, nil)
+	}
+}
+
+// pressEnter presses and releases the Enter key in the focused element.
+func (p *cdpPage) pressEnter() {
+	p.t.Helper()
+	p.call("Input.dispatchKeyEvent", map[string]any{"type": "keyDown", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}, nil)
+	p.call("Input.dispatchKeyEvent", map[string]any{"type": "keyUp", "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}, nil)
+}
+
+// close closes the tab, the way a user closes it: pagehide runs.
+func (p *cdpPage) close() {
+	p.t.Helper()
+	var r struct {
+		Success bool `json:"success"`
+	}
+	p.cdpBrowser.call("", "Target.closeTarget", map[string]any{"targetId": p.targetID}, &r)
+	if !r.Success {
+		p.t.Fatal("Target.closeTarget: no success")
+	}
+}
