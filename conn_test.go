@@ -635,3 +635,29 @@ func sizeName(n int) string {
 	}
 	return strconv.Itoa(n) + "B"
 }
+
+// OnFrame sees each frame as it crossed the wire: §5.7's masked "Hello"
+// arrives as header 81 85, key 37 fa 21 3d and the bytes 7f 9f 4d 51 58,
+// which unmask to "Hello"; the echo leaves as 81 05 and "Hello", unmasked.
+func TestOnFrame(t *testing.T) {
+	frames := make(chan Frame, 4)
+	record := func(f Frame) {
+		f.Header, f.Payload, f.Wire = bytes.Clone(f.Header), bytes.Clone(f.Payload), bytes.Clone(f.Wire)
+		frames <- f
+	}
+	srv := newHandlerServer(t, Options{OnFrame: record}, func(c *Conn) { echo(c) })
+	c := dial(t, srv, "/")
+	c.write([]byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58})
+	c.expect(text("Hello"))
+
+	in, out := await(t, frames), await(t, frames)
+	wantIn := Frame{Header: []byte{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d}, Fin: true, Opcode: OpText, Masked: true,
+		Key: [4]byte{0x37, 0xfa, 0x21, 0x3d}, Length: 5, Payload: []byte("Hello"), Wire: []byte{0x7f, 0x9f, 0x4d, 0x51, 0x58}}
+	wantOut := Frame{Sent: true, Header: []byte{0x81, 0x05}, Fin: true, Opcode: OpText, Length: 5, Payload: []byte("Hello"), Wire: []byte("Hello")}
+	for _, tc := range []struct{ got, want Frame }{{in, wantIn}, {out, wantOut}} {
+		if fmt.Sprint(tc.got) != fmt.Sprint(tc.want) {
+			t.Errorf("OnFrame saw\n%+v\nwant\n%+v", tc.got, tc.want)
+		}
+	}
+	c.closeHandshake()
+}

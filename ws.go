@@ -5,27 +5,34 @@
 // also the order of the RFC.
 //
 //  1. Vocabulary: opcodes, status codes, errors (§5.2, §7.4).
-//  2. The opening handshake: reading the client's request (§4.2.1),
-//     deciding whether to accept it (§4.2.2 step 4, §9, §10.2),
-//     answering 101 (§4.2.2 step 5), taking the TCP connection over from
-//     net/http.
+//  2. The opening handshake. The client's side first, as it speaks first
+//     (§4.1): Dial sends the request and checks the answer. Then the
+//     server's (§4.2): Upgrade reads the request (§4.2.1), decides whether
+//     to accept it (§4.2.2 step 4, §9, §10.2), answers 101 (§4.2.2 step
+//  5. and takes the TCP connection over from net/http.
 //  3. The connection: what a Conn holds, and how it waits on the network
 //     (deadlines, and the pings that keep a quiet peer talking).
 //  4. Reading frames: the header (§5.2), unmasking (§5.3), control frames
 //     (§5.5).
 //  5. Reading messages: fragments reassembled (§5.4, §6.2), the size limit
 //     (§10.4), text checked as UTF-8 as it arrives (§5.6, §8.1).
-//  6. Sending frames and messages (§5.1, §5.2, §6.1).
+//  6. Sending frames and messages (§5.1, §5.2, §6.1), masked by a client
+//     (§5.3).
 //  7. Closing: the closing handshake, failing a connection, closing TCP
 //     (§5.5.1, §7).
 //
-// Section numbers in comments (§5.5.1) point into RFC 6455; S-nn ids point
-// into the checklist of server rules (rfc/server-rules.md) that the tests
-// in ws_test.go are named after.
+// One Conn type serves both ends: the rules that differ by role (who
+// masks, who closes TCP first) are marked where they apply.
+//
+// Section numbers in comments (§5.5.1) point into RFC 6455; S-nn and C-nn
+// ids point into the checklist of server and client rules
+// (rfc/server-rules.md) that the tests are named after.
 package main
 
 import (
 	"bufio"
+	"context"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/tls"
 	"encoding/base64"
@@ -170,20 +177,35 @@ func violation(code StatusCode, format string, args ...any) error {
 // 2. The opening handshake (§4)
 // ---------------------------------------------------------------------------
 
-// Options configures Upgrade. The zero value is ready to use; a zero or
-// negative field means its default.
+// Options configures Upgrade, and Dial through DialOptions. The zero value
+// is ready to use; a zero or negative field means its default.
 type Options struct {
 	// Origins lists the origins, besides the server's own, whose pages
 	// may open a WebSocket here, as "scheme://host[:port]" (§10.2).
+	// Servers only.
 	Origins []string
 
-	// Subprotocols are the application protocols the server speaks, in
-	// order of preference (§1.9). Nil: the server speaks none.
+	// Hosts, if set, are the only host names a request's Host header may
+	// name, with any port (§4.2.1 step 2: the server's own authority). A
+	// server on a loopback address sets it to its loopback names, so that
+	// a web page whose host name was rebound to 127.0.0.1 (DNS rebinding)
+	// cannot reach it: such a page controls Origin and Host alike, and
+	// passes the origin check. Servers only.
+	Hosts []string
+
+	// Subprotocols are the application protocols this end speaks, in
+	// order of preference (§1.9): a server picks the first the client
+	// offers; a client offers them all. Nil: none.
 	Subprotocols []string
 
 	// MaxMessage is the largest message, in bytes, that ReadMessage
 	// accepts (§10.4). Default 1 MiB.
 	MaxMessage int64
+
+	// MaxFragments is the most frames one message may come in (§10.4):
+	// each costs work, whatever its size. Default 131,072 (2^17), twice
+	// what conformance suites send.
+	MaxFragments int
 
 	// IdleTimeout bounds every wait on the peer. When the peer has sent
 	// nothing for half of it, the server pings (§5.5.2); when it has still
@@ -195,18 +217,210 @@ type Options struct {
 	// peer's Close, and then for the peer to close TCP (§7.1.1). Default
 	// five seconds.
 	CloseTimeout time.Duration
+
+	// OnFrame, if set, sees every frame read or written, as it crossed the
+	// wire: to trace a connection, or to show the protocol at work. It is
+	// called by the goroutine that reads or writes the frame, before the
+	// frame is acted on or sent, so several may call it at once; it must
+	// not use the Conn.
+	OnFrame func(Frame)
 }
 
-// A HandshakeError is returned by Upgrade when it refused the request; the
-// client got an HTTP response with Status and Reason, and no WebSocket.
+// A Frame is one frame as OnFrame sees it (§5.2). Its slices are valid only
+// during the call.
+type Frame struct {
+	Sent    bool    // written by this end; false: read from the peer
+	Header  []byte  // the header, byte for byte as on the wire
+	Fin     bool    // the last frame of its message
+	RSV     byte    // RSV1-3, as the number 0-7
+	Opcode  Opcode  //
+	Masked  bool    // the MASK bit
+	Key     [4]byte // the masking key, if Masked
+	Length  int64   // the payload length
+	Payload []byte  // the first bytes of the payload (at most TracedBytes), unmasked
+	Wire    []byte  // the same bytes as they were on the wire: masked, if Masked
+}
+
+// TracedBytes is how much of a payload a Frame shows.
+const TracedBytes = 64
+
+// A HandshakeError reports an opening handshake that failed. Upgrade
+// returns one when it refused the request: the client got an HTTP
+// response with Status and Reason, and no WebSocket. Dial returns one when
+// the server's answer broke a rule of §4.1: Status is the answer's HTTP
+// status, and Reason names the rule.
 type HandshakeError struct {
 	Status int
 	Reason string
 }
 
 func (e *HandshakeError) Error() string {
-	return fmt.Sprintf("websocket: handshake refused (%d %s): %s", e.Status, http.StatusText(e.Status), e.Reason)
+	return fmt.Sprintf("websocket: handshake failed (%d %s): %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
+
+// DialOptions configures Dial.
+type DialOptions struct {
+	// Options as for a server; Subprotocols are offered in this order.
+	Options
+
+	// Origin, if set, is sent as the Origin header, as a browser would
+	// send its page's origin (§4.1 step 8, C-13).
+	Origin string
+
+	// TLSConfig is for wss:// URLs; nil means the defaults. Its
+	// ServerName, if empty, is the URL's host (C-08).
+	TLSConfig *tls.Config
+}
+
+// Dial opens a WebSocket connection to a ws:// or wss:// URL: the client's
+// side of the opening handshake (§4.1). It connects (over TLS for wss,
+// §10.6), sends the handshake and checks the server's answer; ctx bounds
+// all of it. The Conn it returns is a client's: it masks what it sends.
+func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range opts.Subprotocols {
+		if !isToken(p) || slices.Contains(opts.Subprotocols[:i], p) {
+			return nil, fmt.Errorf("websocket: subprotocols to offer must be distinct tokens, not %q (§4.1 step 10)", p)
+		}
+	}
+	nc, err := dialTransport(ctx, u, opts.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	// ctx bounds the handshake: its deadline, or its cancellation,
+	// interrupts whatever read or write is waiting.
+	if deadline, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c, err := clientHandshake(nc, u, opts)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseURL checks a WebSocket URI (§3, C-01, C-02): the scheme ws or wss,
+// a host, and no fragment.
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	switch {
+	case err != nil:
+		return nil, err
+	case u.Scheme != "ws" && u.Scheme != "wss":
+		return nil, fmt.Errorf("websocket: %q is not a ws:// or wss:// URL (§3)", rawURL)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("websocket: %q names no host (§3)", rawURL)
+	case u.Fragment != "" || strings.Contains(rawURL, "#"):
+		return nil, fmt.Errorf("websocket: %q has a fragment; a WebSocket URI has none (§3)", rawURL)
+	}
+	return u, nil
+}
+
+// dialTransport opens the TCP connection, and for wss the TLS session inside it,
+// with the URL's host as the TLS server name (§4.1, C-08).
+func dialTransport(ctx context.Context, u *url.URL, config *tls.Config) (net.Conn, error) {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil || u.Scheme == "ws" {
+		return nc, err
+	}
+	if config == nil {
+		config = &tls.Config{}
+	}
+	if config.ServerName == "" {
+		config = config.Clone()
+		config.ServerName = u.Hostname()
+	}
+	tc := tls.Client(nc, config)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// clientHandshake sends the client's opening handshake (§4.1) and checks
+// the server's answer, rule by rule; any other answer fails the
+// connection.
+func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) {
+	// A new key for every connection: 16 random bytes, in base64 (C-12).
+	var nonce [16]byte
+	rand.Read(nonce[:])
+	key := base64.StdEncoding.EncodeToString(nonce[:])
+
+	// The request: a GET of the resource name, HTTP/1.1, and the headers
+	// of §4.1 steps 4 to 10 (C-03, C-09 to C-15). The port is part of Host
+	// exactly when the URL names it.
+	request := "GET " + u.RequestURI() + " HTTP/1.1\r\n" +
+		"Host: " + u.Host + "\r\n" +
+		"Upgrade: websocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + key + "\r\n" +
+		"Sec-WebSocket-Version: 13\r\n"
+	if opts.Origin != "" {
+		request += "Origin: " + opts.Origin + "\r\n"
+	}
+	if len(opts.Subprotocols) > 0 {
+		request += "Sec-WebSocket-Protocol: " + strings.Join(opts.Subprotocols, ", ") + "\r\n"
+	}
+	if _, err := io.WriteString(nc, request+"\r\n"); err != nil {
+		return nil, err
+	}
+
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	failed := func(reason string) (*Conn, error) {
+		return nil, &HandshakeError{Status: resp.StatusCode, Reason: reason}
+	}
+	// §4.1, the checks of the server's answer, in the RFC's order.
+	protocols := resp.Header.Values("Sec-WebSocket-Protocol")
+	switch {
+	case resp.StatusCode != http.StatusSwitchingProtocols: // C-18
+		return failed("the server did not switch protocols")
+	case !hasToken(resp.Header, "Upgrade", "websocket"): // C-19
+		return failed(`the answer lacks "Upgrade: websocket"`)
+	case !hasToken(resp.Header, "Connection", "Upgrade"): // C-20
+		return failed(`the answer lacks "Connection: Upgrade"`)
+	case len(resp.Header.Values("Sec-WebSocket-Accept")) != 1 ||
+		strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Accept")) != acceptKey(key): // C-21, C-24
+		return failed("Sec-WebSocket-Accept is not the one for our key")
+	case len(resp.Header.Values("Sec-WebSocket-Extensions")) > 0: // C-22: we offered none
+		return failed("the server named an extension that was not offered")
+	case len(protocols) > 1: // C-24
+		return failed("Sec-WebSocket-Protocol appears more than once")
+	case len(protocols) == 1 && !slices.Contains(opts.Subprotocols, strings.TrimSpace(protocols[0])): // C-23
+		return failed("the server chose a subprotocol that was not offered")
+	}
+	subprotocol := ""
+	if len(protocols) == 1 {
+		subprotocol = strings.TrimSpace(protocols[0])
+	}
+	// The frames begin right after the answer, and br may hold some.
+	c := newConn(nc, br, subprotocol, &opts.Options)
+	c.client = true
+	return c, nil
+}
+
+// The server's side of the handshake (§4.2).
 
 // Upgrade performs the server's side of the opening handshake (§4.2): it
 // checks the request, answers 101 Switching Protocols and takes the TCP
@@ -218,6 +432,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		opts = &Options{}
 	}
 	key, refusal := readHandshake(r)
+	if refusal == nil {
+		refusal = checkHost(r, opts.Hosts)
+	}
 	if refusal == nil {
 		refusal = checkOrigin(r, opts.Origins)
 	}
@@ -286,6 +503,25 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Extensions does not follow the grammar of §9.1")
 	}
 	return key, nil
+}
+
+// checkHost checks that the Host header names one of hosts, if any are
+// set (§4.2.1 step 2; see Options.Hosts).
+func checkHost(r *http.Request, hosts []string) *HandshakeError {
+	if len(hosts) == 0 {
+		return nil
+	}
+	name := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		name = h
+	}
+	name = strings.Trim(name, "[]")
+	for _, h := range hosts {
+		if strings.EqualFold(name, strings.Trim(h, "[]")) {
+			return nil
+		}
+	}
+	return &HandshakeError{Status: http.StatusForbidden, Reason: "host " + r.Host + " is not this server"}
 }
 
 // checkOrigin is the origin check of §4.2.2 step 4 and §10.2 (S-15, S-16).
@@ -493,9 +729,11 @@ func isToken(s string) bool {
 // may write (WriteMessage, Close), and their frames never interleave.
 // While reading, the Conn answers pings and Close frames by itself.
 type Conn struct {
-	nc           net.Conn // the hijacked connection
+	nc           net.Conn // the hijacked (server) or dialled (client) connection
+	client       bool     // this end is the client: it masks what it sends (§5.1)
 	subprotocol  string
 	maxMessage   int64
+	maxFragments int
 	idleTimeout  time.Duration
 	closeTimeout time.Duration
 
@@ -507,6 +745,14 @@ type Conn struct {
 	br      *bufio.Reader
 	control [maxControlPayload]byte // the payload of the latest control frame
 	readErr error                   // once set, the connection is over for the reader
+
+	// For OnFrame: the last header read, and its payload's first bytes as
+	// they arrived; the first bytes of a frame written, as sent.
+	onFrame   func(Frame)
+	headerIn  []byte
+	wireIn    []byte
+	tracedIn  [maxHeaderSize + TracedBytes]byte
+	tracedOut [TracedBytes]byte // the writer's
 
 	// The writer's state: one frame at a time.
 	writeMu   sync.Mutex
@@ -522,35 +768,39 @@ type Conn struct {
 	closed    chan struct{} // closed once the TCP connection is
 }
 
-// newConn makes a Conn of a connection taken over from net/http, and of
-// br, the buffered reader net/http read the handshake with.
+// newConn makes a server's Conn of a connection taken over from net/http,
+// and of br, the buffered reader that read the handshake (Dial then makes
+// it a client's).
 func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
-	// net/http set deadlines for the request; the WebSocket keeps its own.
+	// The handshake had deadlines of its own; the WebSocket keeps its own.
 	nc.SetDeadline(time.Time{})
 	c := &Conn{
 		nc:           nc,
 		subprotocol:  subprotocol,
 		maxMessage:   min(orDefault(opts.MaxMessage, 1<<20), math.MaxInt),
+		maxFragments: orDefault(opts.MaxFragments, 1<<17),
 		idleTimeout:  orDefault(opts.IdleTimeout, time.Minute),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
 		reading:      make(chan struct{}, 1),
 		closed:       make(chan struct{}),
+		onFrame:      opts.OnFrame,
 	}
 	t := &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping}
 	// §6.2, S-58: frames start with the first byte after the handshake,
-	// and net/http may have read some of them already with the request.
+	// and br may have read some of them already with it.
 	if n := br.Buffered(); n > 0 {
 		ahead, _ := br.Peek(n)
 		t.ahead = slices.Clone(ahead)
 	}
-	// Keep net/http's 4 KiB read buffer, but read through timedReader.
+	// Keep br's buffer (net/http's 4 KiB, for a server), but read through
+	// timedReader.
 	c.br = br
 	c.br.Reset(t)
 	return c
 }
 
 // orDefault returns v, or def when v is zero or negative.
-func orDefault[T int64 | time.Duration](v, def T) T {
+func orDefault[T int | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -572,7 +822,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // choice). This is where the pings of this server come from.
 type timedReader struct {
 	conn    net.Conn
-	ahead   []byte // bytes net/http read past the handshake, returned first
+	ahead   []byte // bytes read past the handshake with it, returned first
 	timeout time.Duration
 	ping    func()
 }
@@ -666,6 +916,9 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	if h.masked {
 		copy(h.key[:], b[size-4:size])
 	}
+	if c.onFrame != nil {
+		c.headerIn = append(c.tracedIn[:0], b[:size]...)
+	}
 	c.br.Discard(size)
 
 	switch {
@@ -673,8 +926,10 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 		return h, violation(StatusProtocolError, "reserved bits set (%#x) with no extension negotiated", h.rsv>>4)
 	case !h.opcode.isKnown(): // §5.2: reserved opcodes (S-33)
 		return h, violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
-	case !h.masked: // §5.1: every frame from a client is masked (S-28)
+	case !c.client && !h.masked: // §5.1: a client masks every frame (S-28)
 		return h, violation(StatusProtocolError, "client frame is not masked")
+	case c.client && h.masked: // §5.1: a server masks none (C-28)
+		return h, violation(StatusProtocolError, "server frame is masked")
 	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
 		return h, violation(StatusProtocolError, "fragmented control frame")
 	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5 (S-44)
@@ -719,7 +974,15 @@ func (c *Conn) handleControl(h frameHeader) error {
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		return err
 	}
-	maskBytes(h.key, 0, p)
+	if c.onFrame != nil {
+		c.wireIn = append(c.headerIn[len(c.headerIn):], p[:min(len(p), TracedBytes)]...)
+	}
+	if h.masked {
+		maskBytes(h.key, 0, p)
+	}
+	if c.onFrame != nil {
+		c.traceIn(h, p)
+	}
 	switch h.opcode {
 	case OpPing:
 		// §5.5.2, §5.5.3: answer with a pong carrying the same payload
@@ -753,6 +1016,15 @@ func parseClose(p []byte) error {
 		return violation(StatusInvalidData, "close reason is not valid UTF-8") // S-70
 	}
 	return &CloseError{Code: code, Reason: string(p[2:])}
+}
+
+// traceIn shows OnFrame a frame that was read, with its payload.
+func (c *Conn) traceIn(h frameHeader, payload []byte) {
+	c.onFrame(Frame{
+		Header: c.headerIn, Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
+		Masked: h.masked, Key: h.key, Length: h.length,
+		Payload: payload[:min(len(payload), TracedBytes)], Wire: c.wireIn,
+	})
 }
 
 // ---------------------------------------------------------------------------
@@ -804,6 +1076,7 @@ func (c *Conn) recoverReader(err *error) {
 // A message is a data message being reassembled from its frames (§5.4).
 type message struct {
 	op      Opcode // of the first frame; 0 until it has arrived
+	frames  int    // data frames so far
 	buf     []byte // buf[start:] is the message so far
 	start   int
 	checked int // buf[:checked] is known to be valid UTF-8, to the end of a code point
@@ -835,14 +1108,21 @@ func (c *Conn) assemble(m *message) error {
 		case h.opcode != OpContinuation:
 			m.op = h.opcode
 		}
-		// §10.4: the limit is checked against the length in the header,
-		// before a byte of the payload is read, and counts the whole
-		// message, not just this frame (S-73).
+		// §10.4: the limits are checked against the header, before a
+		// byte of the payload is read, and count the whole message, not
+		// just this frame (S-73).
 		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
 			return violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
 		}
+		if m.frames++; m.frames > c.maxFragments {
+			return violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
+		}
+		frameStart := len(m.buf)
 		if err := c.readPayload(h, m); err != nil {
 			return err
+		}
+		if c.onFrame != nil {
+			c.traceIn(h, m.buf[frameStart:])
 		}
 		if h.fin {
 			if m.op == OpText && m.checked != len(m.buf) {
@@ -863,6 +1143,9 @@ const minGrowth = 64 << 10
 // never end (S-70).
 func (c *Conn) readPayload(h frameHeader, m *message) error {
 	pos := 0 // in the masking key
+	if c.onFrame != nil {
+		c.wireIn = c.headerIn[len(c.headerIn):]
+	}
 	for remaining := int(h.length); remaining > 0; {
 		if len(m.buf) == cap(m.buf) {
 			// Grow with what arrives, never to what the header merely
@@ -872,7 +1155,12 @@ func (c *Conn) readPayload(h frameHeader, m *message) error {
 		}
 		room := m.buf[len(m.buf):min(cap(m.buf), len(m.buf)+remaining)]
 		n, err := c.br.Read(room)
-		pos = maskBytes(h.key, pos, room[:n])
+		if c.onFrame != nil && len(c.wireIn) < TracedBytes {
+			c.wireIn = append(c.wireIn, room[:min(n, TracedBytes-len(c.wireIn))]...)
+		}
+		if h.masked {
+			pos = maskBytes(h.key, pos, room[:n])
+		}
 		m.buf = m.buf[:len(m.buf)+n]
 		remaining -= n
 		if m.op == OpText {
@@ -942,9 +1230,9 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 // If it cannot be sent, the wait that follows times out anyway.
 func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 
-// maxHeaderSize is the size of the longest server frame header: 2 bytes
-// and a 64-bit length, with no masking key (§5.2).
-const maxHeaderSize = 10
+// maxHeaderSize is the size of the longest frame header: 2 bytes, a
+// 64-bit length and a masking key (§5.2).
+const maxHeaderSize = 14
 
 // smallFrame is the largest frame assembled in a buffer from smallFrames,
 // a pool, so that it goes out in one write while an idle connection holds
@@ -953,10 +1241,12 @@ const smallFrame = 4096
 
 var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
 
-// writeFrame sends p as one final frame, the way a server must: unmasked
-// (§5.1, S-29), RSV bits clear (§5.2, S-32), the length in its shortest
-// form (§5.2, S-35), and at once (§6.1, S-57). The caller holds writeMu: a
-// frame is never interleaved with another (§5.4, S-42).
+// writeFrame sends p as one final frame: RSV bits clear (§5.2, S-32), the
+// length in its shortest form (§5.2, S-35), and at once (§6.1, S-57). A
+// server's frame is not masked (§5.1, S-29); a client's is, with a new key
+// that nobody can predict (§5.3, §10.3, C-25, C-26), applied to a copy so
+// that p itself is never changed (C-27). The caller holds writeMu: a frame
+// is never interleaved with another (§5.4, S-42).
 func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
@@ -964,14 +1254,33 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	if op == OpClose {
 		c.closeSent = true
 	}
-	header := appendHeader(c.header[:0], op, len(p))
-	c.nc.SetWriteDeadline(time.Now().Add(c.idleTimeout))
+	var key *[4]byte
+	if c.client {
+		key = new([4]byte)
+		rand.Read(key[:])
+	}
+	header := appendHeader(c.header[:0], op, len(p), key)
+	if c.onFrame != nil {
+		c.traceOut(op, header, p, key)
+	}
+	deadline := c.idleTimeout
+	if op == OpClose {
+		deadline = c.closeTimeout // goodbyes are short
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(deadline))
 	var err error
-	if len(header)+len(p) <= smallFrame {
+	switch {
+	case len(header)+len(p) <= smallFrame:
 		buf := smallFrames.Get().(*[smallFrame]byte)
-		_, err = c.nc.Write(append(append(buf[:0], header...), p...))
+		frame := append(append(buf[:0], header...), p...)
+		if key != nil {
+			maskBytes(*key, 0, frame[len(header):])
+		}
+		_, err = c.nc.Write(frame)
 		smallFrames.Put(buf)
-	} else {
+	case key != nil:
+		err = c.writeMasked(header, p, *key)
+	default:
 		// Header and payload together without copying: one writev on a
 		// TCP connection (TLS writes them one after the other).
 		c.iovec = [2][]byte{header, p}
@@ -988,17 +1297,56 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	return nil
 }
 
-// appendHeader appends the header of a final, unmasked frame (§5.2).
-func appendHeader(b []byte, op Opcode, length int) []byte {
+// traceOut shows OnFrame a frame about to be written.
+func (c *Conn) traceOut(op Opcode, header, p []byte, key *[4]byte) {
+	f := Frame{Sent: true, Header: header, Fin: true, Opcode: op, Length: int64(len(p)), Payload: p[:min(len(p), TracedBytes)]}
+	f.Wire = f.Payload
+	if key != nil {
+		f.Masked, f.Key = true, *key
+		f.Wire = append(c.tracedOut[:0], f.Payload...)
+		maskBytes(*key, 0, f.Wire)
+	}
+	c.onFrame(f)
+}
+
+// writeMasked writes a client's large frame: its payload masked piece by
+// piece in a borrowed buffer, as the mask applies to a copy (C-27).
+func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
+	buf := smallFrames.Get().(*[smallFrame]byte)
+	defer smallFrames.Put(buf)
+	piece, pos := append(buf[:0], header...), 0
+	for len(p) > 0 {
+		n := min(len(p), smallFrame-len(piece))
+		piece = append(piece, p[:n]...)
+		pos = maskBytes(key, pos, piece[len(piece)-n:])
+		if _, err := c.nc.Write(piece); err != nil {
+			return err
+		}
+		p, piece = p[n:], buf[:0]
+	}
+	return nil
+}
+
+// appendHeader appends the header of a final frame (§5.2), with the
+// masking key if key is not nil.
+func appendHeader(b []byte, op Opcode, length int, key *[4]byte) []byte {
 	b = append(b, 0x80|byte(op)) // FIN, and the opcode
+	var mask byte
+	if key != nil {
+		mask = 0x80
+	}
 	switch {
 	case length <= 125:
-		return append(b, byte(length))
+		b = append(b, mask|byte(length))
 	case length <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, 126), uint16(length))
+		b = binary.BigEndian.AppendUint16(append(b, mask|126), uint16(length))
 	default:
-		return binary.BigEndian.AppendUint64(append(b, 127), uint64(length))
+		b = binary.BigEndian.AppendUint64(append(b, mask|127), uint64(length))
 	}
+	if key != nil {
+		b = append(b, key[:]...)
+	}
+	return b
 }
 
 // ---------------------------------------------------------------------------
@@ -1030,6 +1378,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	if bad != nil {
 		code, reason = StatusInternalError, ""
 	}
+	// A write blocked on a peer that does not read would hold the Close
+	// back: give it only the close timeout to finish.
+	c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
 	sent := c.writeClose(code, reason)
 	c.awaitClose()
 	if bad != nil {
@@ -1127,10 +1478,11 @@ func (c *Conn) fail(e *ProtocolError) {
 // (S-61): it shuts down its sending side, so the peer reads the end of the
 // stream, then discards whatever still arrives until the peer closes too,
 // since closing a socket with unread bytes would send the peer a reset
-// instead (S-60). Only the reader calls it: the discarding reads the
-// connection.
+// instead (S-60). A client only waits, discarding, for the server to close
+// first (C-32). Either waits at most the close timeout. Only the reader
+// calls it: the discarding reads the connection.
 func (c *Conn) closeTCP() {
-	if shutdownWrite(c.nc) == nil {
+	if c.client || shutdownWrite(c.nc) == nil {
 		c.nc.SetReadDeadline(time.Now().Add(c.closeTimeout))
 		io.Copy(io.Discard, c.nc)
 	}
