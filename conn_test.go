@@ -661,3 +661,57 @@ func TestOnFrame(t *testing.T) {
 	}
 	c.closeHandshake()
 }
+
+// QueueMessage's promise (§6.1, S-57): queued frames leave together, in
+// one write, and no later than when the reader has to wait for the
+// network, so an answer never waits for the peer's next message.
+func TestQueueMessage(t *testing.T) {
+	t.Run("queued frames leave in one write", func(t *testing.T) {
+		nc := &countingConn{scriptedConn: scriptedConn{in: bytes.NewReader(nil)}}
+		c := newConn(nc, bufio.NewReader(nc), "", &Options{})
+		for _, m := range []string{"one", "two", "three"} {
+			if err := c.QueueMessage(OpText, []byte(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if nc.writes != 0 {
+			t.Fatalf("%d writes before Flush, want 0", nc.writes)
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		want := []byte("\x81\x03one\x81\x03two\x81\x05three")
+		if nc.writes != 1 || !bytes.Equal(nc.out.Bytes(), want) {
+			t.Fatalf("%d writes of % x, want 1 of % x", nc.writes, nc.out.Bytes(), want)
+		}
+	})
+	t.Run("the reader sends the queue before it waits", func(t *testing.T) {
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			c.QueueMessage(OpText, []byte("queued"))
+			c.ReadMessage() // waits for the client, who waits for "queued"
+		})
+		c := dial(t, srv, "/")
+		c.expect(text("queued"))
+		c.closeHandshake()
+	})
+	t.Run("Close sends the queue first", func(t *testing.T) {
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			c.QueueMessage(OpText, []byte("last words"))
+			c.Close(StatusNormal, "")
+		})
+		c := dial(t, srv, "/")
+		c.expect(text("last words"))
+		c.answerClose(StatusNormal, "")
+	})
+}
+
+// A countingConn counts the writes made to it.
+type countingConn struct {
+	scriptedConn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.scriptedConn.Write(p)
+}

@@ -157,7 +157,8 @@ func inlineHash(html []byte, tag string) string {
 }
 
 // echo sends every message back as it came, text as text and binary as
-// binary, reusing one buffer for all of them.
+// binary, reusing one buffer for all of them. The echoes are queued: those
+// of messages that arrived together leave together, in one write.
 func echo(c *Conn) error {
 	var buf []byte
 	for {
@@ -165,7 +166,7 @@ func echo(c *Conn) error {
 		if err != nil {
 			return err
 		}
-		if err := c.WriteMessage(op, msg); err != nil {
+		if err := c.QueueMessage(op, msg); err != nil {
 			return err
 		}
 		buf = msg

@@ -49,6 +49,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -758,6 +759,9 @@ type Conn struct {
 	writeMu   sync.Mutex
 	closeSent bool // §5.5.1: nothing may be sent after a Close
 	header    [maxHeaderSize]byte
+	queueBuf  *[smallFrame]byte // small frames waiting to go out together...
+	queue     []byte            // ...in queueBuf[:len(queue)]
+	queued    atomic.Bool       // queueBuf != nil, for the reader to see
 	// A large frame is written as header and payload in one writev. The
 	// net.Buffers that says so lives here because a local one would escape
 	// to the heap: one allocation per frame.
@@ -785,7 +789,7 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 		closed:       make(chan struct{}),
 		onFrame:      opts.OnFrame,
 	}
-	t := &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping}
+	t := &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping, beforeWait: c.flushBeforeWait}
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it.
 	if n := br.Buffered(); n > 0 {
@@ -821,10 +825,11 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // allows a ping at any time; what to do about silence is this server's
 // choice). This is where the pings of this server come from.
 type timedReader struct {
-	conn    net.Conn
-	ahead   []byte // bytes read past the handshake with it, returned first
-	timeout time.Duration
-	ping    func()
+	conn       net.Conn
+	ahead      []byte // bytes read past the handshake with it, returned first
+	timeout    time.Duration
+	ping       func()
+	beforeWait func() // sends what is queued (Conn.QueueMessage)
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -833,6 +838,7 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		t.ahead = t.ahead[n:]
 		return n, nil
 	}
+	t.beforeWait()
 	for pinged := false; ; pinged = true {
 		t.conn.SetReadDeadline(time.Now().Add(t.timeout / 2))
 		n, err := t.conn.Read(p)
@@ -1205,9 +1211,30 @@ func validUTF8Prefix(p []byte) (complete int, ok bool) {
 // ---------------------------------------------------------------------------
 
 // WriteMessage sends p as one message of type op, OpText or OpBinary, in a
-// single frame. Text must be valid UTF-8 (§5.6, S-54). It returns ErrClosed
-// once this end has sent its Close (S-30, S-56).
+// single frame, at once. Text must be valid UTF-8 (§5.6, S-54). It returns
+// ErrClosed once this end has sent its Close (S-30, S-56).
 func (c *Conn) WriteMessage(op Opcode, p []byte) error {
+	return c.sendMessage(op, p, true)
+}
+
+// QueueMessage is WriteMessage for a conversation that answers what it
+// reads: the frame joins a queue that goes out in one write with the next
+// WriteMessage or Flush, or as soon as the goroutine that reads has to wait
+// for the network. A peer that sends several messages at once then gets
+// its answers in one write, not one write each. Queue from the goroutine
+// that reads, or Flush.
+func (c *Conn) QueueMessage(op Opcode, p []byte) error {
+	return c.sendMessage(op, p, false)
+}
+
+// Flush sends what QueueMessage queued.
+func (c *Conn) Flush() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.flushQueue()
+}
+
+func (c *Conn) sendMessage(op Opcode, p []byte, now bool) error {
 	switch {
 	case op != OpText && op != OpBinary:
 		return fmt.Errorf("websocket: %#x is not a message opcode", byte(op))
@@ -1216,43 +1243,53 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return c.writeFrame(op, p)
+	return c.writeFrame(op, p, now)
 }
 
-// writeControl sends a control frame (§5.5).
+// writeControl sends a control frame (§5.5), at once.
 func (c *Conn) writeControl(op Opcode, p []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return c.writeFrame(op, p)
+	return c.writeFrame(op, p, true)
 }
 
 // ping asks a quiet peer for a sign of life (§5.5.2); timedReader calls it.
 // If it cannot be sent, the wait that follows times out anyway.
 func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 
+// flushBeforeWait sends the queue before the reader waits for the network:
+// what is queued answers what was read, and the peer may be waiting for
+// it. timedReader calls it.
+func (c *Conn) flushBeforeWait() {
+	if c.queued.Load() {
+		c.Flush()
+	}
+}
+
 // maxHeaderSize is the size of the longest frame header: 2 bytes, a
 // 64-bit length and a masking key (§5.2).
 const maxHeaderSize = 14
 
-// smallFrame is the largest frame assembled in a buffer from smallFrames,
-// a pool, so that it goes out in one write while an idle connection holds
-// no write buffer at all.
+// smallFrames lends buffers of smallFrame bytes, in which small frames
+// are queued and go out in one write; an idle connection holds none.
 const smallFrame = 4096
 
 var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
 
 // writeFrame sends p as one final frame: RSV bits clear (§5.2, S-32), the
-// length in its shortest form (§5.2, S-35), and at once (§6.1, S-57). A
-// server's frame is not masked (§5.1, S-29); a client's is, with a new key
-// that nobody can predict (§5.3, §10.3, C-25, C-26), applied to a copy so
-// that p itself is never changed (C-27). The caller holds writeMu: a frame
-// is never interleaved with another (§5.4, S-42).
-func (c *Conn) writeFrame(op Opcode, p []byte) error {
+// length in its shortest form (§5.2, S-35). A server's frame is not masked
+// (§5.1, S-29); a client's is, with a new key that nobody can predict
+// (§5.3, §10.3, C-25, C-26), applied to a copy so that p itself is never
+// changed (C-27). A small frame joins the queue, which goes out now if
+// now is set (§6.1, S-57); a large one goes out at once, after the queue.
+// The caller holds writeMu: a frame is never interleaved with another
+// (§5.4, S-42).
+func (c *Conn) writeFrame(op Opcode, p []byte, now bool) error {
 	if c.closeSent {
 		return ErrClosed
 	}
 	if op == OpClose {
-		c.closeSent = true
+		c.closeSent, now = true, true
 	}
 	var key *[4]byte
 	if c.client {
@@ -1263,24 +1300,21 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 	if c.onFrame != nil {
 		c.traceOut(op, header, p, key)
 	}
-	deadline := c.idleTimeout
-	if op == OpClose {
-		deadline = c.closeTimeout // goodbyes are short
-	}
-	c.nc.SetWriteDeadline(time.Now().Add(deadline))
-	var err error
-	switch {
-	case len(header)+len(p) <= smallFrame:
-		buf := smallFrames.Get().(*[smallFrame]byte)
-		frame := append(append(buf[:0], header...), p...)
-		if key != nil {
-			maskBytes(*key, 0, frame[len(header):])
+	if len(c.queue)+len(header)+len(p) <= smallFrame {
+		c.enqueue(header, p, key)
+		if now {
+			return c.flushQueue()
 		}
-		_, err = c.nc.Write(frame)
-		smallFrames.Put(buf)
-	case key != nil:
+		return nil
+	}
+	if err := c.flushQueue(); err != nil {
+		return err
+	}
+	c.setWriteDeadline()
+	var err error
+	if key != nil {
 		err = c.writeMasked(header, p, *key)
-	default:
+	} else {
 		// Header and payload together without copying: one writev on a
 		// TCP connection (TLS writes them one after the other).
 		c.iovec = [2][]byte{header, p}
@@ -1288,13 +1322,56 @@ func (c *Conn) writeFrame(op Opcode, p []byte) error {
 		_, err = c.buffers.WriteTo(c.nc)
 		c.iovec = [2][]byte{}
 	}
-	if err != nil {
-		// A frame may be half sent: nothing can follow it.
-		c.closeSent = true
-		c.abort()
-		return &CloseError{Code: StatusAbnormal, err: err}
+	return c.checkWrite(err)
+}
+
+// enqueue appends a small frame to the queue, masking the copy for a
+// client.
+func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
+	if c.queueBuf == nil {
+		c.queueBuf = smallFrames.Get().(*[smallFrame]byte)
+		c.queue = c.queueBuf[:0]
+		c.queued.Store(true)
 	}
-	return nil
+	start := len(c.queue) + len(header)
+	c.queue = append(append(c.queue, header...), p...)
+	if key != nil {
+		maskBytes(*key, 0, c.queue[start:])
+	}
+}
+
+// flushQueue writes the queued frames, and gives the buffer back.
+func (c *Conn) flushQueue() error {
+	if c.queueBuf == nil {
+		return nil
+	}
+	c.setWriteDeadline()
+	_, err := c.nc.Write(c.queue)
+	smallFrames.Put(c.queueBuf)
+	c.queueBuf, c.queue = nil, nil
+	c.queued.Store(false)
+	return c.checkWrite(err)
+}
+
+// setWriteDeadline bounds the next write: by the idle timeout, or by the
+// close timeout once the Close is sent, as goodbyes are short.
+func (c *Conn) setWriteDeadline() {
+	timeout := c.idleTimeout
+	if c.closeSent {
+		timeout = c.closeTimeout
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+}
+
+// checkWrite turns a failed write into the end of the connection: a frame
+// may be half sent, and nothing can follow it.
+func (c *Conn) checkWrite(err error) error {
+	if err == nil {
+		return nil
+	}
+	c.closeSent = true
+	c.abort()
+	return &CloseError{Code: StatusAbnormal, err: err}
 }
 
 // traceOut shows OnFrame a frame about to be written.
