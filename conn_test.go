@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strconv"
@@ -715,3 +716,122 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	c.writes++
 	return c.scriptedConn.Write(p)
 }
+
+// BenchmarkReadMessage measures the reader alone: one masked frame, again
+// and again, from memory (a loopConn), read with AppendMessage into a
+// reused buffer, so what is left is parsing, unmasking and, for text, the
+// UTF-8 check. Steady state allocates nothing.
+func BenchmarkReadMessage(b *testing.B) {
+	for _, op := range []Opcode{OpText, OpBinary} {
+		for _, size := range []int{16, 128, 4 << 10, 64 << 10} {
+			b.Run(opName(op)+"/"+sizeName(size), func(b *testing.B) {
+				frame := encode(frame{fin: true, op: op, payload: bytes.Repeat([]byte("x"), size)}, [4]byte{1, 2, 3, 4})
+				nc := &loopConn{frame: frame}
+				c := newConn(nc, bufio.NewReader(nc), "", &Options{})
+				var buf []byte
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				for b.Loop() {
+					var err error
+					if _, buf, err = c.AppendMessage(buf[:0]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkWriteMessage measures the writer alone, into a connection that
+// discards: the header, the copy into the pooled buffer for small frames,
+// writev for large ones. Steady state allocates nothing.
+func BenchmarkWriteMessage(b *testing.B) {
+	for _, size := range []int{16, 128, 4 << 10, 64 << 10} {
+		p := bytes.Repeat([]byte("x"), size)
+		b.Run(sizeName(size), func(b *testing.B) {
+			nc := &loopConn{}
+			c := newConn(nc, bufio.NewReader(nc), "", &Options{})
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.WriteMessage(OpBinary, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkUTF8 measures the streaming UTF-8 check against the standard
+// library's, on ASCII and on Greek text: the price of checking text as it
+// arrives (§8.1) over checking it once.
+func BenchmarkUTF8(b *testing.B) {
+	for _, tt := range []struct {
+		name string
+		text []byte
+	}{
+		{"ASCII", bytes.Repeat([]byte("Hello, world! "), 300)},
+		{"Greek", bytes.Repeat([]byte(kosme+" "), 350)},
+	} {
+		b.Run(tt.name+"/validUTF8Prefix", func(b *testing.B) {
+			b.SetBytes(int64(len(tt.text)))
+			for b.Loop() {
+				if _, ok := validUTF8Prefix(tt.text); !ok {
+					b.Fatal("invalid")
+				}
+			}
+		})
+		b.Run(tt.name+"/utf8.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(tt.text)))
+			for b.Loop() {
+				if !utf8.Valid(tt.text) {
+					b.Fatal("invalid")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHandshake measures one opening handshake over loopback, from
+// the client's request to the server's 101, and the TCP connection's end.
+func BenchmarkHandshake(b *testing.B) {
+	srv := newTestServer(b, Options{})
+	request := []byte(handshakeRequest(srv.Listener.Addr().String(), "/echo"))
+	b.ReportAllocs()
+	for b.Loop() {
+		nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		nc.Write(request)
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			b.Fatalf("%v %v", resp, err)
+		}
+		nc.Close()
+	}
+}
+
+// A loopConn is a peer in memory: its reads return frame over and over,
+// and what is written to it is discarded.
+type loopConn struct {
+	frame []byte
+	off   int
+}
+
+func (c *loopConn) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m := copy(p[n:], c.frame[c.off:])
+		n += m
+		c.off = (c.off + m) % len(c.frame)
+	}
+	return n, nil
+}
+func (c *loopConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *loopConn) Close() error                     { return nil }
+func (c *loopConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *loopConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *loopConn) SetDeadline(time.Time) error      { return nil }
+func (c *loopConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
