@@ -835,3 +835,28 @@ func (c *loopConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 func (c *loopConn) SetDeadline(time.Time) error      { return nil }
 func (c *loopConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// An idle connection holds no read buffer: it borrows one while frames
+// arrive, and gives it back once nothing is left in it, so that ten
+// thousand idle connections do not hold ten thousand buffers.
+func TestIdleConnectionHoldsNoBuffer(t *testing.T) {
+	key := [4]byte{1, 2, 3, 4}
+	in := append(encode(text("one"), key), encode(binaryFrame(make([]byte, 1000)), key)...)
+	nc := &scriptedConn{in: bytes.NewReader(in)}
+	c := newConn(nc, bufio.NewReader(nc), "", &Options{})
+	if c.br != nil {
+		t.Fatal("a new connection holds a read buffer")
+	}
+	if _, _, err := c.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+	if c.br == nil {
+		t.Fatal("the buffer was given back with a frame still in it")
+	}
+	if _, msg, err := c.ReadMessage(); err != nil || len(msg) != 1000 {
+		t.Fatalf("second message: %d bytes, %v", len(msg), err)
+	}
+	if c.br != nil {
+		t.Fatal("the connection holds a read buffer with nothing in it")
+	}
+}

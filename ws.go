@@ -743,7 +743,9 @@ type Conn struct {
 	// can wait for whichever comes first: the slot, or the end of the
 	// connection.
 	reading chan struct{}
-	br      *bufio.Reader
+	in      *timedReader
+	br      *bufio.Reader           // borrowed while frames arrive; nil when idle
+	first   [firstRead]byte         // where an idle connection waits for a frame
 	control [maxControlPayload]byte // the payload of the latest control frame
 	readErr error                   // once set, the connection is over for the reader
 
@@ -789,18 +791,51 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 		closed:       make(chan struct{}),
 		onFrame:      opts.OnFrame,
 	}
-	t := &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping, beforeWait: c.flushBeforeWait}
+	c.in = &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping, beforeWait: c.flushBeforeWait}
 	// §6.2, S-58: frames start with the first byte after the handshake,
-	// and br may have read some of them already with it.
+	// and br may have read some of them already with it. Keep those bytes;
+	// br itself, and its 4 KiB buffer, go back to whoever lent them.
 	if n := br.Buffered(); n > 0 {
 		ahead, _ := br.Peek(n)
-		t.ahead = slices.Clone(ahead)
+		c.in.ahead = slices.Clone(ahead)
 	}
-	// Keep br's buffer (net/http's 4 KiB, for a server), but read through
-	// timedReader.
-	c.br = br
-	c.br.Reset(t)
 	return c
+}
+
+// firstRead is the size of the buffer in which an idle connection waits
+// for its next frame: a short message fits whole.
+const firstRead = 256
+
+// readers lends the 4 KiB buffered readers a connection holds only while
+// frames arrive: most connections are idle most of the time, and an idle
+// one holds no buffer but its 256 bytes (Conn.first).
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// awaitFrame, on an idle connection, waits for the first bytes of the next
+// frame, then borrows a buffered reader to read the rest through.
+func (c *Conn) awaitFrame() error {
+	if c.br != nil {
+		return nil
+	}
+	if len(c.in.ahead) == 0 {
+		n, err := c.in.Read(c.first[:])
+		if n == 0 {
+			return err
+		}
+		c.in.ahead = c.first[:n]
+	}
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(c.in)
+	return nil
+}
+
+// idle gives the buffered reader back once it holds nothing more.
+func (c *Conn) idle() {
+	if c.br.Buffered() == 0 && len(c.in.ahead) == 0 {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
 }
 
 // orDefault returns v, or def when v is zero or negative.
@@ -824,12 +859,17 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // silence it pings, and any compliant peer's pong ends the silence (§5.5.2
 // allows a ping at any time; what to do about silence is this server's
 // choice). This is where the pings of this server come from.
+//
+// And before a read that may wait, it sends what QueueMessage queued. A read
+// that filled all the room it had says the peer is still sending: then the
+// answers wait for a read that comes back short, and leave together.
 type timedReader struct {
 	conn       net.Conn
 	ahead      []byte // bytes read past the handshake with it, returned first
 	timeout    time.Duration
 	ping       func()
 	beforeWait func() // sends what is queued (Conn.QueueMessage)
+	lastFull   bool   // the last read filled its buffer
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -838,10 +878,13 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		t.ahead = t.ahead[n:]
 		return n, nil
 	}
-	t.beforeWait()
+	if !t.lastFull {
+		t.beforeWait()
+	}
 	for pinged := false; ; pinged = true {
 		t.conn.SetReadDeadline(time.Now().Add(t.timeout / 2))
 		n, err := t.conn.Read(p)
+		t.lastFull = n == len(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
@@ -876,6 +919,15 @@ type frameHeader struct {
 	masked bool
 	length int64
 	key    [4]byte
+}
+
+// nextHeader reads the next frame's header, borrowing a buffered reader
+// first if the connection was idle.
+func (c *Conn) nextHeader() (frameHeader, error) {
+	if err := c.awaitFrame(); err != nil {
+		return frameHeader{}, err
+	}
+	return c.readHeader()
 }
 
 // readHeader reads one frame header and checks every rule that the header
@@ -1064,6 +1116,7 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 		c.readErr = c.finish(err)
 		return 0, dst, c.readErr
 	}
+	c.idle()
 	return m.op, m.buf, nil
 }
 
@@ -1093,7 +1146,7 @@ type message struct {
 // once (§5.4, S-39).
 func (c *Conn) assemble(m *message) error {
 	for {
-		h, err := c.readHeader()
+		h, err := c.nextHeader()
 		if err != nil {
 			return err
 		}
@@ -1488,7 +1541,7 @@ func (c *Conn) awaitClose() {
 func (c *Conn) drainUntilClose() (err error) {
 	defer c.recoverReader(&err)
 	for c.readErr == nil {
-		h, err := c.readHeader()
+		h, err := c.nextHeader()
 		if err == nil && h.opcode.isControl() {
 			err = c.handleControl(h)
 		} else if err == nil {
