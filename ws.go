@@ -1,5 +1,5 @@
-// This file is the WebSocket protocol, RFC 6455, as a server speaks it,
-// written with nothing but Go's standard library.
+// This file is the WebSocket protocol, RFC 6455, both ends of it, written
+// with nothing but Go's standard library.
 //
 // Read it top to bottom: it follows the life of one connection, which is
 // also the order of the RFC.
@@ -8,8 +8,8 @@
 //  2. The opening handshake. The client's side first, as it speaks first
 //     (§4.1): Dial sends the request and checks the answer. Then the
 //     server's (§4.2): Upgrade reads the request (§4.2.1), decides whether
-//     to accept it (§4.2.2 step 4, §9, §10.2), answers 101 (§4.2.2 step
-//  5. and takes the TCP connection over from net/http.
+//     to accept it (§4.2.2, §9, §10.2), answers 101 Switching Protocols
+//     and takes the TCP connection over from net/http.
 //  3. The connection: what a Conn holds, and how it waits on the network
 //     (deadlines, and the pings that keep a quiet peer talking).
 //  4. Reading frames: the header (§5.2), unmasking (§5.3), control frames
@@ -227,24 +227,6 @@ type Options struct {
 	OnFrame func(Frame)
 }
 
-// A Frame is one frame as OnFrame sees it (§5.2). Its slices are valid only
-// during the call.
-type Frame struct {
-	Sent    bool    // written by this end; false: read from the peer
-	Header  []byte  // the header, byte for byte as on the wire
-	Fin     bool    // the last frame of its message
-	RSV     byte    // RSV1-3, as the number 0-7
-	Opcode  Opcode  //
-	Masked  bool    // the MASK bit
-	Key     [4]byte // the masking key, if Masked
-	Length  int64   // the payload length
-	Payload []byte  // the first bytes of the payload (at most TracedBytes), unmasked
-	Wire    []byte  // the same bytes as they were on the wire: masked, if Masked
-}
-
-// TracedBytes is how much of a payload a Frame shows.
-const TracedBytes = 64
-
 // A HandshakeError reports an opening handshake that failed. Upgrade
 // returns one when it refused the request: the client got an HTTP
 // response with Status and Reason, and no WebSocket. Dial returns one when
@@ -258,6 +240,8 @@ type HandshakeError struct {
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("websocket: handshake failed (%d %s): %s", e.Status, http.StatusText(e.Status), e.Reason)
 }
+
+// The client's side (§4.1) ------------------------------------------------
 
 // DialOptions configures Dial.
 type DialOptions struct {
@@ -421,7 +405,7 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	return c, nil
 }
 
-// The server's side of the handshake (§4.2).
+// The server's side (§4.2) ------------------------------------------------
 
 // Upgrade performs the server's side of the opening handshake (§4.2): it
 // checks the request, answers 101 Switching Protocols and takes the TCP
@@ -724,7 +708,7 @@ func isToken(s string) bool {
 // 3. The connection
 // ---------------------------------------------------------------------------
 
-// A Conn is one WebSocket connection, open once Upgrade returns it.
+// A Conn is one WebSocket connection, open once Upgrade or Dial returns it.
 //
 // One goroutine at a time reads (ReadMessage, AppendMessage); any number
 // may write (WriteMessage, Close), and their frames never interleave.
@@ -1075,6 +1059,24 @@ func parseClose(p []byte) error {
 	}
 	return &CloseError{Code: code, Reason: string(p[2:])}
 }
+
+// A Frame is one frame as OnFrame sees it (§5.2). Its slices are valid only
+// during the call.
+type Frame struct {
+	Sent    bool    // written by this end; false: read from the peer
+	Header  []byte  // the header, byte for byte as on the wire
+	Fin     bool    // the last frame of its message
+	RSV     byte    // RSV1-3, as the number 0-7
+	Opcode  Opcode  //
+	Masked  bool    // the MASK bit
+	Key     [4]byte // the masking key, if Masked
+	Length  int64   // the payload length
+	Payload []byte  // the first bytes of the payload (at most TracedBytes), unmasked
+	Wire    []byte  // the same bytes as they were on the wire: masked, if Masked
+}
+
+// TracedBytes is how much of a payload a Frame shows.
+const TracedBytes = 64
 
 // traceIn shows OnFrame a frame that was read, with its payload.
 func (c *Conn) traceIn(h frameHeader, payload []byte) {
