@@ -817,6 +817,26 @@ func TestBinary(t *testing.T) {
 		}
 	})
 
+	t.Run("trace", func(t *testing.T) {
+		// -trace: the handshake, then one line a frame, in slog's text
+		// format, each naming the client (frames.go, TestTrace).
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-trace")
+		c := dialAddr(t, p.addr, "/websocket")
+		remote := " remote=" + c.nc.LocalAddr().String() + " "
+		c.send(text(pageMessage))
+		c.expectReply(map[string]string{"output": pageReply})
+		c.bye()
+		for _, want := range []string{
+			`msg="handshake request"` + remote + `request="GET /websocket HTTP/1.1" header.Host=` + p.addr,
+			`msg="handshake response"` + remote + `status="101 Switching Protocols" header.Upgrade=websocket header.Connection=Upgrade header.Sec-WebSocket-Accept="` + sampleAccept + "\"\n",
+			`msg=frame` + remote + `dir=in fin=1 rsv=000 op=text mask=1 len=35 key=`,
+			`msg=frame` + remote + `dir=out fin=1 rsv=000 op=text mask=0 len=`,
+			`msg=frame` + remote + `dir=in fin=1 rsv=000 op=close mask=1 len=2 key=`,
+		} {
+			p.stderr.waitFor(t, want, func(line string) bool { return strings.Contains(line, want) })
+		}
+	})
+
 	t.Run("address in use", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
