@@ -366,6 +366,34 @@ func TestOnFrameWhileClosing(t *testing.T) {
 	}
 }
 
+// TestOnFrameSeesRejectedFrames shows another gap: a frame that breaks a
+// rule of its header (§5.1: a client's frame must be masked) is never
+// shown to OnFrame, so -trace logs the server's Close 1002 but not the
+// frame that caused it, the one a learner most wants to see. OnFrame
+// could see the header, as read, before the frame is refused.
+func TestOnFrameSeesRejectedFrames(t *testing.T) {
+	t.Skip("ws.go: readHeader refuses a frame before OnFrame sees it; reported to the lead. Remove this line to see it fail.")
+	var mu sync.Mutex
+	var seen []string
+	record := func(f Frame) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("sent=%v %s % x", f.Sent, opcodeName(f.Opcode), f.Header))
+	}
+	srv := newHandlerServer(t, Options{OnFrame: record}, func(c *Conn) { c.ReadMessage() })
+	c := dial(t, srv, "/")
+	c.write([]byte{0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}) // §5.7's unmasked "Hello": a server's frame
+	c.answerClose(StatusProtocolError, "client frame is not masked")
+	srv.Close() // waits for the handler
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"sent=false text 81 05", "sent=true close 88 1c"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("OnFrame saw\n%q\nwant\n%q", seen, want)
+	}
+}
+
 // BenchmarkTrace measures what OnFrame costs: one 128-byte echo, read with
 // AppendMessage and written back with WriteMessage, as /echo does, over a
 // peer in memory (repeatConn), so that only the Conn's own work is timed,
