@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -562,5 +563,196 @@ func (p *cdpPage) close() {
 	p.cdpBrowser.call("", "Target.closeTarget", map[string]any{"targetId": p.targetID}, &r)
 	if !r.Success {
 		p.t.Fatal("Target.closeTarget: no success")
+	}
+}
+
+// TestBrowserFrameInspector sends from the page a short message and one of
+// 200 bytes, and finds each frame drawn as the diagram of §5.2, every field
+// in its place: the opcode, the MASK bit a browser must set (§5.1, §5.3),
+// the 7-bit length, and for 200 bytes the 16-bit extended length after 126
+// (§5.2: 126 to 65535 bytes). The payload drawn must unmask, with the key
+// drawn, to the bytes the page sent. Then the server says goodbye, and the
+// page shows the code and reason of its Close frame (§7.4.1: 1001).
+func TestBrowserFrameInspector(t *testing.T) {
+	chromium := findBrowser(t)
+	app := startApp(t, Options{}, nil)
+	browser := launchBrowser(t, chromium)
+	page := browser.newPage()
+	page.navigate(app.URL + "/")
+	if state := page.eval(untilOpen); state != "open" {
+		t.Fatalf("#state reads %q, want %q", state, "open")
+	}
+
+	// The Send button: 34 bytes, in one frame whose 7-bit length says 34
+	// (0100010), so the masking key follows at once, from bit 16, and
+	// wraps to the second row (§5.2's own picture).
+	page.click("#send")
+	short := readDrawnFrame(t, page, 1)
+	short.expect(t, "fin", 0, 0, 1, "1")
+	for i, rsv := range []string{"rsv1", "rsv2", "rsv3"} {
+		short.expect(t, rsv, 0, 1+i, 1, "0")
+	}
+	short.expect(t, "opcode", 0, 4, 4, "0001") // text (§5.2, §11.8)
+	short.expect(t, "mask", 0, 8, 1, "1")
+	short.expect(t, "payload-len", 0, 9, 7, "0100010")
+	short.expect(t, "masking-key", 0, 16, 16, "")
+	short.expectPiece(t, "masking-key", 1, 1, 0, 16)
+	short.expect(t, "payload", 1, 16, 8, "")
+	if len(short.Fields["extended-payload-len"]) != 0 {
+		t.Errorf("a 34-byte frame drawn with an extended length: %+v", short.Fields["extended-payload-len"])
+	}
+	short.expectPayload(t, `{"output":"Sent from my browser!"}`, 34)
+
+	// The 200-byte button: 126 in the 7-bit length (1111110), then 200 in
+	// the next 16 bits (00 c8); the key takes the whole second row.
+	page.click("#send-long")
+	long := readDrawnFrame(t, page, 2)
+	long.expect(t, "opcode", 0, 4, 4, "0001")
+	long.expect(t, "mask", 0, 8, 1, "1")
+	long.expect(t, "payload-len", 0, 9, 7, "1111110")
+	long.expect(t, "extended-payload-len", 0, 16, 16, "00c8")
+	long.expect(t, "masking-key", 1, 0, 32, "")
+	long.expect(t, "payload", 2, 0, 8, "")
+	if !strings.HasPrefix(long.Text, `{"output":"This message is 200 bytes long`) {
+		t.Errorf("the 200-byte message drawn reads %q", long.Text)
+	}
+	long.expectPayload(t, long.Text, TracedBytes) // the first 64 bytes of 200 are shown
+
+	// The server starts shutting down (what Shutdown calls, without the
+	// wait for Chromium's spare idle connection): it sends Close 1001
+	// "server shutting down", and the page shows both.
+	app.s.goingAway()
+	closed := page.eval(`new Promise((resolve) => {
+		const frames = document.getElementById("frames");
+		const check = () => {
+			const note = frames.querySelector(".closed");
+			if (note) resolve(note.textContent);
+			return note !== null;
+		};
+		if (!check()) {
+			const watch = new MutationObserver(() => { if (check()) watch.disconnect(); });
+			watch.observe(frames, { childList: true });
+		}
+	})`)
+	if s, _ := closed.(string); !strings.Contains(s, "code 1001 (Going Away)") || !strings.Contains(s, `reason "server shutting down"`) {
+		t.Errorf("the page says %q, want the code 1001 (Going Away) and the reason", closed)
+	}
+	app.waitHandlers(t)
+
+	for _, problem := range browser.problems() {
+		t.Errorf("browser: %s", problem)
+	}
+}
+
+// A drawnCell is one cell of a frame diagram: where it is (row, first bit,
+// width in bits) and what it says.
+type drawnCell struct {
+	Row, Col, Width int
+	Value, Note     string
+	Bytes           []string // a byte field's bytes, in hex
+}
+
+// A drawnFrame is a frame diagram as the page drew it: its cells by field,
+// its payload bytes, and its payload as text.
+type drawnFrame struct {
+	Caption string
+	Fields  map[string][]drawnCell
+	Text    string
+}
+
+// readDrawnFrame waits for the page to draw the frames of its n-th message and
+// reads the first: every cell's place, computed from the table itself, as a
+// reader sees it.
+func readDrawnFrame(t *testing.T, page *cdpPage, n int) drawnFrame {
+	t.Helper()
+	value := page.eval(fmt.Sprintf(`new Promise((resolve) => {
+		const frames = document.getElementById("frames");
+		const read = (figure) => {
+			const fields = {};
+			figure.querySelectorAll("tbody tr").forEach((tr, row) => {
+				let col = 0;
+				for (const td of tr.cells) {
+					const field = td.dataset.field;
+					const value = td.querySelector(".value");
+					const note = td.querySelector(".note");
+					if (field) (fields[field] ||= []).push({
+						row, col, width: td.colSpan,
+						value: value ? value.textContent : "",
+						note: note ? note.textContent : "",
+						bytes: value ? [...value.children].map((span) => span.textContent) : [],
+					});
+					col += td.colSpan;
+				}
+			});
+			const text = [...figure.querySelectorAll(".bytes")].map((p) => p.textContent)
+				.find((line) => line.startsWith("Payload as text: ")) || "";
+			return { caption: figure.querySelector("figcaption").textContent, fields, text: text.slice(17) };
+		};
+		const check = () => {
+			const figure = frames.querySelector('figure[data-message="%d"]');
+			if (figure) resolve(read(figure));
+			return figure !== null;
+		};
+		if (!check()) {
+			const watch = new MutationObserver(() => { if (check()) watch.disconnect(); });
+			watch.observe(frames, { childList: true });
+		}
+	})`, n))
+	b, _ := json.Marshal(value)
+	var f drawnFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatalf("frame of message %d: %v", n, err)
+	}
+	return f
+}
+
+// expect fails the test unless the first cell of field is at row, bit col,
+// width bits wide, and, unless value is "", shows value.
+func (f drawnFrame) expect(t *testing.T, field string, row, col, width int, value string) {
+	t.Helper()
+	f.expectPiece(t, field, 0, row, col, width)
+	if cells := f.Fields[field]; len(cells) > 0 && value != "" && cells[0].Value != value {
+		t.Errorf("%s: %s shows %q, want %q", f.Caption, field, cells[0].Value, value)
+	}
+}
+
+// expectPiece is expect for the i-th piece of a field split across rows.
+func (f drawnFrame) expectPiece(t *testing.T, field string, i, row, col, width int) {
+	t.Helper()
+	cells := f.Fields[field]
+	if len(cells) <= i {
+		t.Errorf("%s: no piece %d of %s drawn; the cells: %+v", f.Caption, i, field, f.Fields)
+		return
+	}
+	if c := cells[i]; c.Row != row || c.Col != col || c.Width != width {
+		t.Errorf("%s: %s drawn at row %d, bit %d, %d bits wide; want row %d, bit %d, %d bits", f.Caption, field, c.Row, c.Col, c.Width, row, col, width)
+	}
+}
+
+// expectPayload fails the test unless the diagram shows shown payload
+// bytes that, unmasked with the key it shows (§5.3), are the first bytes
+// of sent, and say so next to each masked byte.
+func (f drawnFrame) expectPayload(t *testing.T, sent string, shown int) {
+	t.Helper()
+	var key []byte
+	for _, piece := range f.Fields["masking-key"] {
+		for _, b := range piece.Bytes {
+			k, _ := strconv.ParseUint(b, 16, 8)
+			key = append(key, byte(k))
+		}
+	}
+	if len(key) != 4 {
+		t.Fatalf("%s: masking key drawn as %d bytes, want 4", f.Caption, len(key))
+	}
+	payload := f.Fields["payload"]
+	if len(payload) != shown {
+		t.Fatalf("%s: %d payload bytes drawn, want %d", f.Caption, len(payload), shown)
+	}
+	for i, c := range payload {
+		masked, err := strconv.ParseUint(c.Value, 16, 8)
+		want := sent[i]
+		if err != nil || byte(masked)^key[i%4] != want || !strings.HasPrefix(c.Note, fmt.Sprintf("→ %02x", want)) {
+			t.Errorf("%s: payload byte %d drawn as %q %q; want %02x masked with key byte %02x, → %02x", f.Caption, i, c.Value, c.Note, want^key[i%4], key[i%4], want)
+		}
 	}
 }

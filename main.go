@@ -8,7 +8,7 @@
 //
 // Usage:
 //
-//	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216]
+//	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
 package main
 
 import (
@@ -44,10 +44,12 @@ func main() {
 	addr := flag.String("addr", "localhost:5000", "address to listen on")
 	origins := flag.String("origins", "", "comma-separated origins allowed besides the server's own, e.g. https://app.example")
 	maxMessage := flag.Int64("max-message", 16<<20, "largest message /echo accepts, in bytes")
+	trace := flag.Bool("trace", false, "log every opening handshake, and every frame in and out")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	s := newServer(log, Options{Origins: splitList(*origins), MaxMessage: *maxMessage})
+	s.trace = *trace
 	srv := &http.Server{
 		Handler:           s.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -108,8 +110,9 @@ func splitList(s string) []string {
 
 // A server holds the application: its routes, its WebSockets, its log.
 type server struct {
-	log  *slog.Logger
-	opts Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
+	log   *slog.Logger
+	opts  Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
+	trace bool    // log each handshake and frame (-trace, frames.go)
 
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
@@ -126,7 +129,7 @@ func (s *server) routes() http.Handler {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", servePage)
-	mux.Handle("/websocket", s.websocket(jsonOpts, jsonEcho))
+	mux.Handle("/websocket", s.inspected(jsonOpts, jsonEcho))
 	mux.Handle("/echo", s.websocket(s.opts, echo))
 	return mux
 }
@@ -175,8 +178,10 @@ func echo(c *Conn) error {
 
 // jsonEcho answers each JSON text message the way the tutorial's Flask
 // server did. Invalid JSON gets an error message and the connection stays
-// open; a binary message is not JSON text, and ends it with 1003.
-func jsonEcho(c *Conn) error {
+// open; a binary message is not JSON text, and ends it with 1003. Each
+// reply also carries the frames the message came in, as frames recorded
+// them, for the page to draw.
+func jsonEcho(c *Conn, frames *frameRecorder) error {
 	for {
 		op, msg, err := c.ReadMessage()
 		if err != nil {
@@ -185,27 +190,32 @@ func jsonEcho(c *Conn) error {
 		if op == OpBinary {
 			return &ProtocolError{Code: StatusUnsupportedData, Reason: "this endpoint takes JSON text, not binary"}
 		}
-		if err := c.WriteMessage(OpText, answer(msg)); err != nil {
+		if err := c.WriteMessage(OpText, answer(msg, frames)); err != nil {
 			return err
 		}
 	}
 }
 
-// A reply is the JSON the page receives: an output or an error.
+// A reply is the JSON the page receives: an output or an error, and the
+// frames the server read for the message (frames.go), at most
+// maxInspected of them, and how many more there were.
 type reply struct {
-	Output string `json:"output,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Output     string           `json:"output,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Frames     []inspectedFrame `json:"frames,omitempty"`
+	MoreFrames int              `json:"moreFrames,omitempty"`
 }
 
 // answer builds the reply to one message. The page sends
 // {"output": "..."}, and that text is what it gets back; any other JSON
 // value comes back as its JSON text. Either way it is HTML-escaped, so the
 // page can show the answer, whose <br> is markup, and nothing the sender
-// wrote can become markup.
-func answer(msg []byte) []byte {
+// wrote can become markup. The frames read since the last reply go with it.
+func answer(msg []byte, frames *frameRecorder) []byte {
+	seen, more := frames.take()
 	var value any
 	if err := json.Unmarshal(msg, &value); err != nil {
-		return mustJSON(reply{Error: "that is not JSON: " + err.Error()})
+		return mustJSON(reply{Error: "that is not JSON: " + err.Error(), Frames: seen, MoreFrames: more})
 	}
 	text := string(msg)
 	if obj, ok := value.(map[string]any); ok {
@@ -213,13 +223,13 @@ func answer(msg []byte) []byte {
 			text = output
 		}
 	}
-	return mustJSON(reply{Output: "I have received this message from you : " + html.EscapeString(text) + "<br>Glad to be your webserver."})
+	return mustJSON(reply{Output: "I have received this message from you : " + html.EscapeString(text) + "<br>Glad to be your webserver.", Frames: seen, MoreFrames: more})
 }
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // a reply of two strings always encodes
+		panic(err) // a reply of strings, numbers and booleans always encodes
 	}
 	return b
 }
@@ -228,7 +238,16 @@ func mustJSON(v any) []byte {
 // handler: it upgrades the request, logs the open, and runs talk.
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Upgrade(w, r, &opts)
+		o := &opts
+		if s.trace { // this connection's own OnFrame, which logs its frames
+			traced := opts
+			traced.OnFrame = s.traceHandshake(r, opts.OnFrame)
+			o = &traced
+		}
+		c, err := Upgrade(w, r, o)
+		if s.trace {
+			s.traceResponse(w, r, c, err)
+		}
 		if err != nil {
 			s.log.Info("handshake refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			return

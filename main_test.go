@@ -187,8 +187,18 @@ func dialAddr(t testing.TB, addr, path string, extra ...string) *testClient {
 }
 
 // readReply reads one message and decodes it as the JSON echo's reply: an
-// object of strings, sent as text.
+// object of strings, sent as text, besides the frames the server read
+// (readReplyFrames).
 func (c *testClient) readReply() map[string]string {
+	c.t.Helper()
+	reply, _ := c.readReplyFrames()
+	return reply
+}
+
+// readReplyFrames reads one reply, and returns its strings and the frames
+// it shows, which must be there: every reply shows the frames of the
+// message it answers.
+func (c *testClient) readReplyFrames() (map[string]string, inspection) {
 	c.t.Helper()
 	f, err := c.readMessage()
 	if err != nil {
@@ -197,11 +207,31 @@ func (c *testClient) readReply() map[string]string {
 	if f.op != OpText {
 		c.t.Fatalf("got %v, want a text message", f)
 	}
-	var reply map[string]string
-	if err := json.Unmarshal(f.payload, &reply); err != nil {
-		c.t.Fatalf("reply %q is not a JSON object of strings: %v", f.payload, err)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(f.payload, &fields); err != nil {
+		c.t.Fatalf("reply %q is not a JSON object: %v", f.payload, err)
 	}
-	return reply
+	var seen inspection
+	if err := json.Unmarshal(f.payload, &seen); err != nil || len(seen.Frames) == 0 {
+		c.t.Fatalf("reply %q shows no frames: %v", f.payload, err)
+	}
+	delete(fields, "frames")
+	delete(fields, "moreFrames")
+	reply := make(map[string]string)
+	for name, value := range fields {
+		var s string
+		if err := json.Unmarshal(value, &s); err != nil {
+			c.t.Fatalf("reply %q: %s is not a string", f.payload, name)
+		}
+		reply[name] = s
+	}
+	return reply, seen
+}
+
+// An inspection is what a reply shows of the frames it answers.
+type inspection struct {
+	Frames     []inspectedFrame `json:"frames"`
+	MoreFrames int              `json:"moreFrames"`
 }
 
 // expectReply reads one reply and fails the test unless it is want.
@@ -224,9 +254,10 @@ func (c *testClient) bye() {
 // The JSON echo at /websocket
 // ---------------------------------------------------------------------------
 
-// TestJSONEcho sends one message per case and checks the reply; then the
-// page's own message, to show that the connection is still open whatever
-// came before it.
+// TestJSONEcho sends one message per case and checks the reply, and the
+// frame it shows: the one sent, to the byte (§5.2); then the page's own
+// message, to show that the connection is still open whatever came before
+// it.
 func TestJSONEcho(t *testing.T) {
 	app := startApp(t, Options{}, nil)
 	tests := []struct {
@@ -268,11 +299,12 @@ func TestJSONEcho(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := dial(t, app.Server, "/websocket")
-			c.send(text(tt.send))
-			got := c.readReply()
+			c.write(encode(text(tt.send), exampleKey))
+			got, seen := c.readReplyFrames()
 			if !maps.Equal(got, tt.want) {
 				t.Errorf("sent %q\ngot reply %q\nwant       %q", tt.send, got, tt.want)
 			}
+			checkFrames(t, seen, wantFrame(text(tt.send), exampleKey))
 			// Whatever the user sent, only the server's <br> is markup.
 			if out, ok := got["output"]; ok {
 				users := strings.TrimSuffix(strings.TrimPrefix(out, "I have received this message from you : "), "<br>Glad to be your webserver.")
@@ -782,6 +814,26 @@ func TestBinary(t *testing.T) {
 		c := connectAddr(t, p.addr, handshakeRequest(p.addr, "/echo", "Origin: https://c.example"))
 		if c.resp.StatusCode != http.StatusForbidden {
 			t.Errorf("an origin not in -origins: %s, want 403", c.resp.Status)
+		}
+	})
+
+	t.Run("trace", func(t *testing.T) {
+		// -trace: the handshake, then one line a frame, in slog's text
+		// format, each naming the client (frames.go, TestTrace).
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-trace")
+		c := dialAddr(t, p.addr, "/websocket")
+		remote := " remote=" + c.nc.LocalAddr().String() + " "
+		c.send(text(pageMessage))
+		c.expectReply(map[string]string{"output": pageReply})
+		c.bye()
+		for _, want := range []string{
+			`msg="handshake request"` + remote + `request="GET /websocket HTTP/1.1" header.Host=` + p.addr,
+			`msg="handshake response"` + remote + `status="101 Switching Protocols" header.Upgrade=websocket header.Connection=Upgrade header.Sec-WebSocket-Accept="` + sampleAccept + "\"\n",
+			`msg=frame` + remote + `dir=in fin=1 rsv=000 op=text mask=1 len=35 key=`,
+			`msg=frame` + remote + `dir=out fin=1 rsv=000 op=text mask=0 len=`,
+			`msg=frame` + remote + `dir=in fin=1 rsv=000 op=close mask=1 len=2 key=`,
+		} {
+			p.stderr.waitFor(t, want, func(line string) bool { return strings.Contains(line, want) })
 		}
 	})
 
