@@ -331,13 +331,10 @@ func TestTraceOff(t *testing.T) {
 	}
 }
 
-// TestOnFrameWhileClosing shows a gap in ws.go's OnFrame: after this end
-// has sent its Close, Close reads until the peer's Close arrives
-// (drainUntilClose) and discards any data frame on the way without
-// showing it to OnFrame, though OnFrame "sees every frame read or
-// written". -trace then does not log a frame the peer did send.
+// TestOnFrameWhileClosing: after this end has sent its Close, Close reads
+// until the peer's Close arrives (drainUntilClose) and drops the data
+// frames on the way (§5.5.1), but OnFrame, and so -trace, still sees them.
 func TestOnFrameWhileClosing(t *testing.T) {
-	t.Skip("ws.go: drainUntilClose does not call OnFrame for data frames; reported to the lead. Remove this line to see it fail.")
 	var mu sync.Mutex
 	var seen []string
 	record := func(f Frame) {
@@ -366,13 +363,11 @@ func TestOnFrameWhileClosing(t *testing.T) {
 	}
 }
 
-// TestOnFrameSeesRejectedFrames shows another gap: a frame that breaks a
-// rule of its header (§5.1: a client's frame must be masked) is never
-// shown to OnFrame, so -trace logs the server's Close 1002 but not the
-// frame that caused it, the one a learner most wants to see. OnFrame
-// could see the header, as read, before the frame is refused.
+// TestOnFrameSeesRejectedFrames: a frame that breaks a rule of its header
+// (§5.1: a client's frame must be masked) is shown to OnFrame as far as it
+// was read, so -trace logs the frame that caused the Close 1002, the one a
+// learner most wants to see, before the Close itself.
 func TestOnFrameSeesRejectedFrames(t *testing.T) {
-	t.Skip("ws.go: readHeader refuses a frame before OnFrame sees it; reported to the lead. Remove this line to see it fail.")
 	var mu sync.Mutex
 	var seen []string
 	record := func(f Frame) {

@@ -538,8 +538,9 @@ func checkOrigin(r *http.Request, allowed []string) *HandshakeError {
 	return &HandshakeError{Status: http.StatusForbidden, Reason: "origin " + origin + " is not allowed"}
 }
 
-// withPort returns host with its port: the scheme's default if it has none,
-// as browsers leave the default port out of Origin and Host.
+// withPort returns host with its port: the scheme's default if it has none
+// (§3: 80 for ws and http, 443 for wss and https), as browsers leave the
+// default port out of Origin (RFC 6454 §6.2) and Host.
 func withPort(host, scheme string) string {
 	if _, _, err := net.SplitHostPort(host); err == nil {
 		return host
@@ -674,7 +675,8 @@ func validExtensions(lines []string) bool {
 	return true
 }
 
-// unquote undoes an HTTP quoted-string: "..." with backslash escapes.
+// unquote undoes an HTTP quoted-string (RFC 2616 §2.2), which §9.1 allows
+// for an extension parameter's value: "..." with backslash escapes.
 func unquote(s string) (string, bool) {
 	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
 		return "", false
@@ -914,9 +916,9 @@ func (c *Conn) nextHeader() (frameHeader, error) {
 	return c.readHeader()
 }
 
-// readHeader reads one frame header and checks every rule that the header
-// alone can break. However TCP splits the bytes, Peek waits for them all
-// (S-36).
+// readHeader reads one frame header (§5.2) and checks every rule that the
+// header alone can break. However TCP splits the bytes, Peek waits for
+// them all (S-36).
 func (c *Conn) readHeader() (h frameHeader, err error) {
 	b, err := c.br.Peek(2)
 	if err != nil {
@@ -962,22 +964,31 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 		c.headerIn = append(c.tracedIn[:0], b[:size]...)
 	}
 	c.br.Discard(size)
+	err = c.checkHeader(h)
+	if err != nil && c.onFrame != nil {
+		c.wireIn = nil
+		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
+	}
+	return h, err
+}
 
+// checkHeader checks the rules that a frame's header alone can break.
+func (c *Conn) checkHeader(h frameHeader) error {
 	switch {
 	case h.rsv != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits (S-31, S-55)
-		return h, violation(StatusProtocolError, "reserved bits set (%#x) with no extension negotiated", h.rsv>>4)
+		return violation(StatusProtocolError, "reserved bits set (%#x) with no extension negotiated", h.rsv>>4)
 	case !h.opcode.isKnown(): // §5.2: reserved opcodes (S-33)
-		return h, violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
+		return violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
 	case !c.client && !h.masked: // §5.1: a client masks every frame (S-28)
-		return h, violation(StatusProtocolError, "client frame is not masked")
+		return violation(StatusProtocolError, "client frame is not masked")
 	case c.client && h.masked: // §5.1: a server masks none (C-28)
-		return h, violation(StatusProtocolError, "server frame is masked")
+		return violation(StatusProtocolError, "server frame is masked")
 	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
-		return h, violation(StatusProtocolError, "fragmented control frame")
+		return violation(StatusProtocolError, "fragmented control frame")
 	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5 (S-44)
-		return h, violation(StatusProtocolError, "control frame payload of %d bytes (at most 125)", h.length)
+		return violation(StatusProtocolError, "control frame payload of %d bytes (at most 125)", h.length)
 	}
-	return h, nil
+	return nil
 }
 
 // maskBytes XORs p with the masking key, starting at key[pos%4], and
@@ -1105,7 +1116,8 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 
 // AppendMessage is ReadMessage into a buffer the caller reuses: it appends
 // the next message to dst and returns the extended slice, so that a
-// connection that echoes messages allocates nothing per message.
+// connection that echoes messages allocates nothing per message. Its
+// rules are ReadMessage's (§5.4, §5.6, §6.2).
 func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	c.reading <- struct{}{}
 	defer func() { <-c.reading }()
@@ -1442,7 +1454,7 @@ func (c *Conn) traceOut(op Opcode, header, p []byte, key *[4]byte) {
 }
 
 // writeMasked writes a client's large frame: its payload masked piece by
-// piece in a borrowed buffer, as the mask applies to a copy (C-27).
+// piece in a borrowed buffer, as the mask (§5.3) applies to a copy (C-27).
 func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
 	buf := smallFrames.Get().(*[smallFrame]byte)
 	defer smallFrames.Put(buf)
@@ -1537,9 +1549,10 @@ func (c *Conn) awaitClose() {
 }
 
 // drainUntilClose reads until the peer's Close arrives, answering pings and
-// dropping data frames unread: this end has said goodbye, so no message
-// will be delivered. It returns the reader's last error. The caller holds
-// the reading slot.
+// dropping data frames: this end has said goodbye, so no message will be
+// delivered, but the peer may still send some before its Close (§5.5.1,
+// §7.1.2). It returns the reader's last error. The caller holds the
+// reading slot.
 func (c *Conn) drainUntilClose() (err error) {
 	defer c.recoverReader(&err)
 	for c.readErr == nil {
@@ -1547,13 +1560,33 @@ func (c *Conn) drainUntilClose() (err error) {
 		if err == nil && h.opcode.isControl() {
 			err = c.handleControl(h)
 		} else if err == nil {
-			_, err = c.br.Discard(int(h.length))
+			err = c.dropPayload(h)
 		}
 		if err != nil {
 			c.readErr = c.finish(err)
 		}
 	}
 	return c.readErr
+}
+
+// dropPayload reads a data frame's payload and drops it, after showing its
+// first bytes to OnFrame, if set.
+func (c *Conn) dropPayload(h frameHeader) error {
+	shown := 0
+	if c.onFrame != nil {
+		shown = int(min(h.length, TracedBytes))
+		c.wireIn = c.headerIn[len(c.headerIn):][:shown]
+		if _, err := io.ReadFull(c.br, c.wireIn); err != nil {
+			return err
+		}
+		payload := append(c.control[:0], c.wireIn...)
+		if h.masked {
+			maskBytes(h.key, 0, payload)
+		}
+		c.traceIn(h, payload)
+	}
+	_, err := c.br.Discard(int(h.length) - shown)
+	return err
 }
 
 // writeClose sends a Close frame with code and reason (§5.5.1).
@@ -1621,8 +1654,8 @@ func (c *Conn) closeTCP() {
 	c.abort()
 }
 
-// shutdownWrite ends the stream this side sends: over TLS, with the TLS
-// close_notify, then, over TCP, with a FIN.
+// shutdownWrite ends the stream this side sends (§7.1.1): over TLS, with
+// the TLS close_notify, then, over TCP, with a FIN.
 func shutdownWrite(nc net.Conn) error {
 	if tc, ok := nc.(*tls.Conn); ok {
 		if err := tc.CloseWrite(); err != nil {
