@@ -1837,6 +1837,33 @@ func TestDial(t *testing.T) {
 		}
 	})
 
+	// §1.4, §7.1.2: the closing handshake exists so that no data is lost:
+	// what the server sent before it read the client's Close still reaches
+	// a goroutine that reads in a loop. Here that goroutine is between two
+	// ReadMessage calls, handling a message, when Close is called, as any
+	// loop sometimes is.
+	t.Run("§7.1.2 Close leaves the messages still on their way to the reader", func(t *testing.T) {
+		knownBug(t, "Close reads itself when no ReadMessage is running, and drops the messages a reading loop has yet to read")
+		srv := newFakeServer(t)
+		dialing := dialAsync(testContext(t), srv.url("/"), nil)
+		sc := srv.accept()
+		sc.accept101()
+		c := dialed(t, dialing)
+		sc.send(text("one"))
+		if r := readMessage(t, c); string(r.msg) != "one" {
+			t.Fatalf("ReadMessage: %q %v, want one", r.msg, r.err)
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close(StatusNormal, "") }()
+		sc.expectClose(StatusNormal)
+		sc.send(text("two"), bye)
+		sc.closeFirst()
+		await(t, closed)
+		if r := readMessage(t, c); string(r.msg) != "two" {
+			t.Errorf("ReadMessage: %q %v, want two, sent before the server's Close", r.msg, r.err)
+		}
+	})
+
 	// §7.4.1: every code a client may send reaches the server as sent,
 	// with its reason; 1010 is a client's code.
 	reads := make(chan error, 1)
