@@ -584,9 +584,18 @@ func (s *fakeServer) accept() *fakeConn {
 	return c
 }
 
-// expectNoConnection fails the test unless no client has connected to s:
-// it connects itself, and the first connection s accepts must be its own.
+// expectNoConnection fails the test unless no client has connected to s.
 func (s *fakeServer) expectNoConnection() {
+	s.t.Helper()
+	if nc := s.clientConn(); nc != nil {
+		s.t.Fatalf("the client connected (from %v), and should not have", nc.RemoteAddr())
+	}
+}
+
+// clientConn returns the connection a client made to s, or nil if it
+// made none: s connects to itself, and accepts first whichever connection
+// came first. The connection is closed when the test ends.
+func (s *fakeServer) clientConn() net.Conn {
 	s.t.Helper()
 	probe, err := net.DialTimeout("tcp", s.ln.Addr().String(), testTimeout)
 	if err != nil {
@@ -598,10 +607,11 @@ func (s *fakeServer) expectNoConnection() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	defer nc.Close()
-	if nc.RemoteAddr().String() != probe.LocalAddr().String() {
-		s.t.Fatalf("the client connected (from %v), and should not have", nc.RemoteAddr())
+	s.t.Cleanup(func() { nc.Close() })
+	if nc.RemoteAddr().String() == probe.LocalAddr().String() {
+		return nil
 	}
+	return nc
 }
 
 // A fakeConn is the server's end of one connection to a fakeServer.

@@ -89,10 +89,12 @@ func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.
 				return report(<-ended, stderr) // the connection ended meanwhile
 			}
 		case err := <-inputDone:
+			status := goodbye(c, ended, stderr)
 			if err != nil {
-				fmt.Fprintf(stderr, "wsecho: reading input: %v\n", err)
+				fmt.Fprintf(stderr, "wsecho: reading input: %v\n", err) // a line longer than a message
+				return 1
 			}
-			return goodbye(c, ended, stderr)
+			return status
 		case <-interrupted.Done():
 			stop() // a second Ctrl-C ends the process at once
 			return goodbye(c, ended, stderr)
