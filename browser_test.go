@@ -81,14 +81,13 @@ func TestBrowser(t *testing.T) {
 	// value, longer than 64 KiB (the 64-bit length form). The page checks
 	// both echoes byte for byte, then closes with 1000 "done".
 	var echoed struct {
-		TextBytes         int    `json:"textBytes"`
-		TextSame          bool   `json:"textSame"`
-		BinaryArrayBuffer bool   `json:"binaryArrayBuffer"`
-		BinaryBytes       int    `json:"binaryBytes"`
-		BinarySame        bool   `json:"binarySame"`
-		Code              int    `json:"code"`
-		Reason            string `json:"reason"`
-		WasClean          bool   `json:"wasClean"`
+		TextBytes         int  `json:"textBytes"`
+		TextSame          bool `json:"textSame"`
+		BinaryArrayBuffer bool `json:"binaryArrayBuffer"`
+		BinaryBytes       int  `json:"binaryBytes"`
+		BinarySame        bool `json:"binarySame"`
+		Code              int  `json:"code"`
+		WasClean          bool `json:"wasClean"`
 	}
 	b, _ := json.Marshal(page.eval(echoInBrowser))
 	if err := json.Unmarshal(b, &echoed); err != nil {
