@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha1"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -1326,63 +1327,71 @@ func TestDial(t *testing.T) {
 	// sending a byte more, so no frame either (C-17, §4.1).
 	refusals := []struct {
 		name   string
-		offer  []string                   // subprotocols
-		answer func(accept string) string // the server's answer, given the right Accept
+		offer  []string                        // subprotocols
+		answer func(key, accept string) string // the server's answer, given the key and the right Accept
 		status int
 		reason string // in HandshakeError.Reason
 	}{
-		{name: "C-18 §4.1 403 Forbidden", status: 403, reason: "did not switch protocols", answer: func(string) string {
+		{name: "C-18 §4.1 403 Forbidden", status: 403, reason: "did not switch protocols", answer: func(_, _ string) string {
 			return response("403 Forbidden", "Content-Length: 9") + "forbidden"
 		}},
-		{name: "C-18 §4.1 200 OK", status: 200, reason: "did not switch protocols", answer: func(string) string {
+		{name: "C-18 §4.1 200 OK", status: 200, reason: "did not switch protocols", answer: func(_, _ string) string {
 			return response("200 OK", "Content-Length: 0")
 		}},
-		{name: "C-18 §4.1 a redirect is not followed", status: 302, reason: "did not switch protocols", answer: func(string) string {
+		{name: "C-18 §4.1 a redirect is not followed", status: 302, reason: "did not switch protocols", answer: func(_, _ string) string {
 			return response("302 Found", "Location: /elsewhere", "Content-Length: 0")
 		}},
-		{name: "C-19 §4.1 no Upgrade", status: 101, reason: "Upgrade: websocket", answer: func(accept string) string {
+		{name: "C-19 §4.1 no Upgrade", status: 101, reason: "Upgrade: websocket", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept)
 		}},
-		{name: "C-19 §4.1 Upgrade h2c", status: 101, reason: "Upgrade: websocket", answer: func(accept string) string {
+		{name: "C-19 §4.1 Upgrade h2c", status: 101, reason: "Upgrade: websocket", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: h2c", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept)
 		}},
-		{name: "C-20 §4.1 no Connection", status: 101, reason: "Connection: Upgrade", answer: func(accept string) string {
+		{name: "C-20 §4.1 no Connection", status: 101, reason: "Connection: Upgrade", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Sec-WebSocket-Accept: "+accept)
 		}},
-		{name: "C-20 §4.1 Connection keep-alive", status: 101, reason: "Connection: Upgrade", answer: func(accept string) string {
+		{name: "C-20 §4.1 Connection keep-alive", status: 101, reason: "Connection: Upgrade", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: keep-alive", "Sec-WebSocket-Accept: "+accept)
 		}},
-		{name: "C-21 §4.1 no Accept", status: 101, reason: "Sec-WebSocket-Accept", answer: func(string) string {
+		{name: "C-21 §4.1 no Accept", status: 101, reason: "Sec-WebSocket-Accept", answer: func(_, _ string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade")
 		}},
-		{name: "C-21 §4.1 the Accept of another key", status: 101, reason: "Sec-WebSocket-Accept", answer: func(string) string {
+		{name: "C-21 §4.1 the Accept of another key", status: 101, reason: "Sec-WebSocket-Accept", answer: func(_, _ string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+sampleAccept)
 		}},
-		{name: "C-24 §11.3.3 two Accept lines", status: 101, reason: "Sec-WebSocket-Accept", answer: func(accept string) string {
+		{name: "C-21 §4.1 the Accept of the decoded key", status: 101, reason: "Sec-WebSocket-Accept", answer: func(key, _ string) string {
+			// The key is hashed as sent, in base64; a server that hashed
+			// the 16 bytes it stands for answers something else.
+			raw, _ := base64.StdEncoding.DecodeString(key)
+			sum := sha1.Sum(append(raw, "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"...))
+			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+base64.StdEncoding.EncodeToString(sum[:]))
+		}},
+		{name: "C-24 §11.3.3 two Accept lines", status: 101, reason: "Sec-WebSocket-Accept", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept, "Sec-WebSocket-Accept: "+accept)
 		}},
-		{name: "C-22 §4.1 an extension that was not offered", status: 101, reason: "extension", answer: func(accept string) string {
+		{name: "C-22 §4.1 an extension that was not offered", status: 101, reason: "extension", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept, "Sec-WebSocket-Extensions: permessage-deflate")
 		}},
-		{name: "C-23 §4.1 a subprotocol that was not offered", offer: []string{"chat"}, status: 101, reason: "subprotocol", answer: func(accept string) string {
+		{name: "C-23 §4.1 a subprotocol that was not offered", offer: []string{"chat"}, status: 101, reason: "subprotocol", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept, "Sec-WebSocket-Protocol: other")
 		}},
-		{name: "C-23 §4.1 a subprotocol when none was offered", status: 101, reason: "subprotocol", answer: func(accept string) string {
+		{name: "C-23 §4.1 a subprotocol when none was offered", status: 101, reason: "subprotocol", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept, "Sec-WebSocket-Protocol: chat")
 		}},
-		{name: "C-24 §11.3.4 two Sec-WebSocket-Protocol lines", offer: []string{"chat", "superchat"}, status: 101, reason: "more than once", answer: func(accept string) string {
+		{name: "C-24 §11.3.4 two Sec-WebSocket-Protocol lines", offer: []string{"chat", "superchat"}, status: 101, reason: "more than once", answer: func(_, accept string) string {
 			return response("101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: "+accept, "Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Protocol: chat")
 		}},
 		// Not HTTP at all: any error will do.
-		{name: "C-18 §4.1 an answer that is not HTTP", answer: func(string) string { return "SSH-2.0-OpenSSH_9.2\r\n\r\n" }},
-		{name: "C-18 §4.1 no answer, the connection closed", answer: func(string) string { return "" }},
+		{name: "C-18 §4.1 an answer that is not HTTP", answer: func(_, _ string) string { return "SSH-2.0-OpenSSH_9.2\r\n\r\n" }},
+		{name: "C-18 §4.1 no answer, the connection closed", answer: func(_, _ string) string { return "" }},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name+" fails the handshake", func(t *testing.T) {
 			srv := newFakeServer(t)
 			dialing := dialAsync(testContext(t), srv.url("/"), &DialOptions{Options: Options{Subprotocols: tc.offer}})
 			sc := srv.accept()
-			if answer := tc.answer(acceptFor(sc.req.Header.Get("Sec-WebSocket-Key"))); answer != "" {
+			key := sc.req.Header.Get("Sec-WebSocket-Key")
+			if answer := tc.answer(key, acceptFor(key)); answer != "" {
 				sc.write([]byte(answer))
 			} else {
 				sc.nc.(*net.TCPConn).CloseWrite()
