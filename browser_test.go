@@ -1,17 +1,18 @@
 package main
 
 // The page in a real browser: headless Chromium, driven through the Chrome
-// DevTools Protocol (CDP) over --remote-debugging-pipe, with no dependency:
-// commands and events are JSON messages, each ended by a NUL byte, on the
-// browser's file descriptors 3 (commands in) and 4 (answers and events out).
+// DevTools Protocol (CDP), with no dependency: commands and events are JSON
+// text messages on a WebSocket to Chromium's DevTools server
+// (--remote-debugging-port), and the client is this project's own, Dial.
+// So the test proves both ends against code nobody here wrote: the server
+// against Chromium's WebSocket, and Dial against Chromium's server.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -27,9 +28,11 @@ import (
 const cdpTimeout = 30 * time.Second
 
 // TestBrowser loads the page in Chromium, clicks Send, sends a message of
-// its own that tries to inject markup, and closes the page; the browser
-// must report no error on the way, and the server must see the WebSocket
-// closed with a closing handshake.
+// its own that tries to inject markup, has the browser's own WebSocket
+// echo 1 MiB of text and a binary ArrayBuffer on /echo, and closes the
+// page; the browser must report no error on the way, nor ask anything of
+// another server, and the server must see each WebSocket closed with a
+// closing handshake.
 func TestBrowser(t *testing.T) {
 	chromium := findBrowser(t)
 	var requests requestLog
@@ -73,12 +76,54 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("#message still holds %q after sending, want it empty", typed)
 	}
 
+	// The browser's own WebSocket, in the same page, on /echo: 1 MiB of
+	// text (the server's limit) made of 1- to 4-byte code points, which
+	// Chromium may fragment, and a binary ArrayBuffer with every byte
+	// value, longer than 64 KiB (the 64-bit length form). The page checks
+	// both echoes byte for byte, then closes with 1000 "done".
+	var echoed struct {
+		TextBytes         int  `json:"textBytes"`
+		TextSame          bool `json:"textSame"`
+		BinaryArrayBuffer bool `json:"binaryArrayBuffer"`
+		BinaryBytes       int  `json:"binaryBytes"`
+		BinarySame        bool `json:"binarySame"`
+		Code              int  `json:"code"`
+		WasClean          bool `json:"wasClean"`
+	}
+	b, _ := json.Marshal(page.eval(echoInBrowser))
+	if err := json.Unmarshal(b, &echoed); err != nil {
+		t.Fatalf("the echo check returned %s: %v", b, err)
+	}
+	if !echoed.TextSame || echoed.TextBytes != 1<<20 {
+		t.Errorf("the text echo of %d bytes of UTF-8: same %v, want the 1 MiB sent back", echoed.TextBytes, echoed.TextSame)
+	}
+	if !echoed.BinaryArrayBuffer || !echoed.BinarySame {
+		t.Errorf("the binary echo of %d bytes: an ArrayBuffer %v, same %v, want both", echoed.BinaryBytes, echoed.BinaryArrayBuffer, echoed.BinarySame)
+	}
+	// The closing handshake: the page saw the server's answer, and the
+	// server the page's Close.
+	if echoed.Code != int(StatusNormal) || !echoed.WasClean {
+		t.Errorf("the page saw /echo close with %d, clean %v; want 1000, clean", echoed.Code, echoed.WasClean)
+	}
+	line := app.logs.waitFor(t, `"websocket closed" for /echo`, func(line string) bool {
+		return strings.Contains(line, `"websocket closed"`) && strings.Contains(line, `"path":"/echo"`)
+	})
+	var closed logEntry
+	if err := json.Unmarshal([]byte(line), &closed); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := closed["code"], closed["reason"]; code != float64(StatusNormal) || reason != "done" {
+		t.Errorf("the server logged /echo closed with %v %q, want 1000 \"done\"", code, reason)
+	}
+
 	// Closing the page closes the socket with a closing handshake, which
 	// the page starts on pagehide with 1000 "page closed". (Chromium alone
 	// would send 1001; 1006 would mean the connection was dropped.)
 	page.close()
-	line := app.logs.waitFor(t, `"websocket closed"`, func(line string) bool { return strings.Contains(line, `"websocket closed"`) })
-	var closed logEntry
+	line = app.logs.waitFor(t, `"websocket closed" for /websocket`, func(line string) bool {
+		return strings.Contains(line, `"websocket closed"`) && strings.Contains(line, `"path":"/websocket"`)
+	})
+	closed = logEntry{}
 	if err := json.Unmarshal([]byte(line), &closed); err != nil {
 		t.Fatal(err)
 	}
@@ -88,18 +133,56 @@ func TestBrowser(t *testing.T) {
 	app.waitHandlers(t)
 
 	// Nothing went wrong on the way, in the page or on the network, and
-	// the page asked the server for nothing but itself and its socket
-	// (not even /favicon.ico: its icon is inline).
+	// the page asked the server for nothing but itself and its sockets
+	// (not even /favicon.ico: its icon is inline), and nothing of any
+	// other server.
 	for _, problem := range browser.problems() {
 		t.Errorf("browser: %s", problem)
 	}
-	if want := []string{"GET /", "GET /websocket"}; !slices.Equal(requests.list(), want) {
+	if want := []string{"GET /", "GET /websocket", "GET /echo"}; !slices.Equal(requests.list(), want) {
 		t.Errorf("the browser requested %q, want %q", requests.list(), want)
 	}
-	if opens := strings.Count(app.logs.String(), `"websocket open"`); opens != 1 {
-		t.Errorf("%d WebSocket connections, want 1:\n%s", opens, app.logs)
+	server, _ := url.Parse(app.URL)
+	for _, requested := range browser.requested() {
+		if u, err := url.Parse(requested); err != nil || u.Host != server.Host {
+			t.Errorf("the page requested %s, off the server %s", requested, server.Host)
+		}
+	}
+	if opens := strings.Count(app.logs.String(), `"websocket open"`); opens != 2 {
+		t.Errorf("%d WebSocket connections, want 2:\n%s", opens, app.logs)
 	}
 }
+
+// echoInBrowser is a promise that has the page's own WebSocket echo a
+// text of 1 MiB and a binary ArrayBuffer on /echo, and resolves to what
+// came back, compared byte for byte, and how the socket closed.
+const echoInBrowser = `new Promise((resolve, reject) => {
+	// 1, 2, 3 and 4 bytes of UTF-8: 10 bytes, repeated to 1 MiB.
+	const text = "aé€😀".repeat(104857) + "x".repeat(6);
+	const bytes = new Uint8Array(70000);
+	for (let i = 0; i < bytes.length; i++) bytes[i] = (i + (i >> 8)) & 0xff;
+	const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/echo");
+	ws.binaryType = "arraybuffer";
+	const got = [];
+	ws.onopen = () => { ws.send(text); ws.send(bytes.buffer); };
+	ws.onmessage = (e) => {
+		got.push(e.data);
+		if (got.length === 2) ws.close(1000, "done");
+	};
+	ws.onerror = () => reject(new Error("the WebSocket to /echo failed"));
+	ws.onclose = (e) => {
+		const [t, b] = got;
+		const back = b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(0);
+		resolve({
+			textBytes: new TextEncoder().encode(text).length,
+			textSame: t === text,
+			binaryArrayBuffer: b instanceof ArrayBuffer,
+			binaryBytes: back.length,
+			binarySame: back.length === bytes.length && back.every((v, i) => v === bytes[i]),
+			code: e.code, wasClean: e.wasClean,
+		});
+	};
+})`
 
 // untilOpen is a promise that resolves to #state's data-state once the
 // page says the socket is open, or fails if it says closed.
@@ -192,7 +275,7 @@ func (l *requestLog) list() []string {
 // A tiny CDP client
 // ---------------------------------------------------------------------------
 
-// A cdpMessage is any message on the pipe: a command (ID, Method, Params),
+// A cdpMessage is any message of CDP: a command (ID, Method, Params),
 // its answer (ID, Result or Error) or an event (Method, Params). Commands
 // to a page, and its events, carry the SessionID of attachToTarget.
 type cdpMessage struct {
@@ -207,109 +290,140 @@ type cdpMessage struct {
 	} `json:"error,omitempty"`
 }
 
-// A cdpBrowser is one Chromium process and the pipe to it.
+// A cdpBrowser is one Chromium process and the WebSocket to its DevTools
+// server.
 type cdpBrowser struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	stderr *logCapture
 	exited chan error
-
-	writeMu sync.Mutex
-	toIt    *os.File // its fd 3
+	conn   *Conn // from Dial; any goroutine may send on it
 
 	mu       sync.Mutex
 	nextID   int
 	pending  map[int]chan cdpMessage // commands waiting for their answer
 	events   []cdpMessage            // every event so far
 	newEvent chan struct{}           // closed, and replaced, at every event
-	readErr  error                   // why the pipe from the browser ended
+	readErr  error                   // why the connection to the browser ended
 	gone     chan struct{}           // closed when it has
 }
 
-// launchBrowser starts Chromium headless, with a fresh profile, and kills
-// it when the test ends.
+// launchBrowser starts Chromium headless, with a fresh profile, connects
+// to its DevTools server with Dial, and closes it when the test ends.
 func launchBrowser(t *testing.T, path string) *cdpBrowser {
 	t.Helper()
-	itReads, toIt, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromIt, itWrites, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := &cdpBrowser{
 		t:        t,
 		cmd:      exec.Command(path, browserFlags(t.TempDir())...),
 		stderr:   newLogCapture(),
 		exited:   make(chan error, 1),
-		toIt:     toIt,
 		pending:  make(map[int]chan cdpMessage),
 		newEvent: make(chan struct{}),
 		gone:     make(chan struct{}),
 	}
-	b.cmd.ExtraFiles = []*os.File{itReads, itWrites} // fds 3 and 4
 	b.cmd.Stdout = b.stderr
 	b.cmd.Stderr = b.stderr
 	b.cmd.WaitDelay = testTimeout // its helpers may hold stderr open a little longer
 	if err := b.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", path, err)
 	}
-	itReads.Close()
-	itWrites.Close()
 	go func() { b.exited <- b.cmd.Wait() }()
-	go b.read(fromIt)
 	t.Cleanup(func() {
 		b.quit()
-		toIt.Close()
-		fromIt.Close()
 		if t.Failed() {
 			t.Logf("the browser's output:\n%s", b.stderr)
 		}
 	})
+
+	// No Origin: Chromium refuses a DevTools connection whose Origin it
+	// was not told to allow (--remote-allow-origins), and a client that is
+	// not a browser sends none (§4.1 step 8). CDP events can be large (a
+	// WebSocket frame the page sends is reported whole): 64 MiB.
+	ctx, cancel := context.WithTimeout(context.Background(), cdpTimeout)
+	defer cancel()
+	conn, err := Dial(ctx, b.devToolsURL(), &DialOptions{Options: Options{MaxMessage: 64 << 20}})
+	if err != nil {
+		t.Fatalf("Dial to Chromium's DevTools server: %v", err)
+	}
+	b.conn = conn
+	go b.read()
 	return b
 }
 
 // browserFlags are the flags of a headless Chromium that runs as root in a
-// container and contacts nothing but the test server.
+// container and contacts nothing but the test server. Port 0: its DevTools
+// server listens on a port of its choosing, and says which on stderr.
 func browserFlags(profile string) []string {
 	return []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + profile,
-		"--remote-debugging-pipe",
+		"--remote-debugging-port=0",
 		"about:blank",
 	}
 }
 
+// devToolsURL waits, at most cdpTimeout, for the line in which Chromium
+// says where its DevTools server listens, "DevTools listening on
+// ws://127.0.0.1:PORT/devtools/browser/ID", and returns the URL.
+func (b *cdpBrowser) devToolsURL() string {
+	b.t.Helper()
+	const prefix = "DevTools listening on "
+	timeout := time.NewTimer(cdpTimeout)
+	defer timeout.Stop()
+	for {
+		b.stderr.mu.Lock()
+		changed := b.stderr.changed
+		b.stderr.mu.Unlock()
+		for _, line := range b.stderr.lines() {
+			if url, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				return url
+			}
+		}
+		select {
+		case <-changed:
+		case err := <-b.exited:
+			b.exited <- err // for quit
+			b.t.Fatalf("the browser exited (%v) before its DevTools server listened", err)
+		case <-timeout.C:
+			b.t.Fatalf("no %q line from the browser after %v", prefix, cdpTimeout)
+		}
+	}
+}
+
 // quit asks the browser to close, and kills it if it has not exited in
-// time; either way it has exited when quit returns.
+// time; either way it has exited, and the connection to it is closed,
+// when quit returns.
 func (b *cdpBrowser) quit() {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	b.send(ctx, "", "Browser.close", nil) // the error does not matter: it may be gone
+	if b.conn == nil || func() error { _, err := b.send(ctx, "", "Browser.close", nil); return err }() != nil {
+		b.cmd.Process.Kill() // it cannot be asked, or it is exiting already
+	}
 	select {
 	case <-b.exited:
-		return
 	case <-ctx.Done():
+		b.cmd.Process.Kill()
+		<-b.exited // bounded by WaitDelay
 	}
-	b.cmd.Process.Kill()
-	<-b.exited // bounded by WaitDelay
+	if b.conn != nil {
+		b.conn.Close(StatusGoingAway, "") // at once: the browser is gone
+		<-b.gone
+	}
 }
 
-// read dispatches everything the browser writes: answers to the command
-// that waits for them, events to the list.
-func (b *cdpBrowser) read(from io.Reader) {
-	r := bufio.NewReader(from)
+// read dispatches every message the browser sends: answers to the
+// command that waits for them, events to the list.
+func (b *cdpBrowser) read() {
 	var err error
 	for {
-		var line []byte
-		if line, err = r.ReadBytes(0); err != nil {
+		var msg []byte
+		if _, msg, err = b.conn.ReadMessage(); err != nil {
 			break
 		}
 		var m cdpMessage
-		if err = json.Unmarshal(line[:len(line)-1], &m); err != nil {
+		if err = json.Unmarshal(msg, &m); err != nil {
 			break
 		}
 		b.mu.Lock()
@@ -356,10 +470,7 @@ func (b *cdpBrowser) send(ctx context.Context, session, method string, params an
 	if err != nil {
 		return nil, err
 	}
-	b.writeMu.Lock()
-	_, err = b.toIt.Write(append(msg, 0))
-	b.writeMu.Unlock()
-	if err != nil {
+	if err := b.conn.WriteMessage(OpText, msg); err != nil {
 		return nil, fmt.Errorf("%s: %w", method, err)
 	}
 	select {
@@ -464,8 +575,32 @@ func (b *cdpBrowser) problems() []string {
 	return problems
 }
 
+// requested lists the URL of every request the browser reported, HTTP
+// and WebSocket alike.
+func (b *cdpBrowser) requested() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var urls []string
+	for _, e := range b.events {
+		var p struct {
+			URL     string `json:"url"` // Network.webSocketCreated
+			Request struct {
+				URL string `json:"url"`
+			} `json:"request"`
+		}
+		json.Unmarshal(e.Params, &p)
+		switch e.Method {
+		case "Network.requestWillBeSent":
+			urls = append(urls, p.Request.URL)
+		case "Network.webSocketCreated":
+			urls = append(urls, p.URL)
+		}
+	}
+	return urls
+}
+
 // A cdpPage is one tab, attached in flat mode: its commands go over the
-// browser's pipe with its session id.
+// browser's connection with its session id.
 type cdpPage struct {
 	*cdpBrowser
 	targetID, session string

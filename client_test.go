@@ -3,14 +3,17 @@ package main
 // The test instrument: a raw WebSocket client that can send any frame,
 // valid or not, in one write or in pieces, and read the server's frames
 // byte for byte. The conformance tests in ws_test.go drive the real server
-// (newTestServer) through real loopback connections with it.
+// (newTestServer) through real loopback connections with it. At the end,
+// its mirror image, a raw server (fakeServer), tests Dial's client.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -539,4 +542,309 @@ func attr(r slog.Record, key string) any {
 		return true
 	})
 	return v
+}
+
+// ---------------------------------------------------------------------------
+// The other way round: a raw server, to test Dial
+// ---------------------------------------------------------------------------
+
+// A fakeServer is a loopback listener whose connections the test answers
+// by hand, byte for byte: with a 101 that breaks a rule, or with frames a
+// server must not send. The test runs Dial in the background (dialAsync)
+// and plays the server itself, so that its checks may stop it (t.Fatal).
+type fakeServer struct {
+	t  testing.TB
+	ln *net.TCPListener
+}
+
+func newFakeServer(t testing.TB) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return &fakeServer{t: t, ln: ln.(*net.TCPListener)}
+}
+
+// url returns the ws:// URL of path (and query) on s.
+func (s *fakeServer) url(path string) string { return "ws://" + s.ln.Addr().String() + path }
+
+// accept waits for the client's connection and reads its request.
+func (s *fakeServer) accept() *fakeConn {
+	s.t.Helper()
+	s.ln.SetDeadline(time.Now().Add(testTimeout))
+	nc, err := s.ln.Accept()
+	if err != nil {
+		s.t.Fatalf("waiting for the client to connect: %v", err)
+	}
+	s.t.Cleanup(func() { nc.Close() })
+	c := &fakeConn{t: s.t, nc: nc, br: bufio.NewReader(nc)}
+	c.readRequest()
+	return c
+}
+
+// expectNoConnection fails the test unless no client has connected to s.
+func (s *fakeServer) expectNoConnection() {
+	s.t.Helper()
+	if nc := s.clientConn(); nc != nil {
+		s.t.Fatalf("the client connected (from %v), and should not have", nc.RemoteAddr())
+	}
+}
+
+// clientConn returns the connection a client made to s, or nil if it
+// made none: s connects to itself, and accepts first whichever connection
+// came first. The connection is closed when the test ends.
+func (s *fakeServer) clientConn() net.Conn {
+	s.t.Helper()
+	probe, err := net.DialTimeout("tcp", s.ln.Addr().String(), testTimeout)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer probe.Close()
+	s.ln.SetDeadline(time.Now().Add(testTimeout))
+	nc, err := s.ln.Accept()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { nc.Close() })
+	if nc.RemoteAddr().String() == probe.LocalAddr().String() {
+		return nil
+	}
+	return nc
+}
+
+// A fakeConn is the server's end of one connection to a fakeServer.
+type fakeConn struct {
+	t       testing.TB
+	nc      net.Conn
+	br      *bufio.Reader
+	request string        // the request head, byte for byte
+	req     *http.Request // the same, parsed
+}
+
+// readRequest reads the request head, up to its blank line, and nothing
+// more: whatever follows is the client's.
+func (c *fakeConn) readRequest() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	var head strings.Builder
+	for !strings.HasSuffix(head.String(), "\r\n\r\n") {
+		line, err := c.br.ReadString('\n')
+		head.WriteString(line)
+		if err != nil {
+			c.t.Fatalf("reading the request: %v (after %q)", err, head.String())
+		}
+	}
+	c.request = head.String()
+	var err error
+	if c.req, err = http.ReadRequest(bufio.NewReader(strings.NewReader(c.request))); err != nil {
+		c.t.Fatalf("the request is not HTTP: %v\n%s", err, c.request)
+	}
+}
+
+// header returns the values of the request's header lines called name,
+// as sent (net/http's parser would move Host out of the header).
+func (c *fakeConn) header(name string) []string {
+	var values []string
+	for _, line := range strings.Split(strings.TrimSuffix(c.request, "\r\n\r\n"), "\r\n")[1:] {
+		if n, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(n, name) {
+			values = append(values, strings.TrimSpace(v))
+		}
+	}
+	return values
+}
+
+// accept101 answers with a valid 101 for the client's key (§4.2.2 step
+// 5), plus extra header lines.
+func (c *fakeConn) accept101(extra ...string) {
+	c.t.Helper()
+	c.write([]byte(response("101 Switching Protocols", append([]string{
+		"Upgrade: websocket",
+		"Connection: Upgrade",
+		"Sec-WebSocket-Accept: " + acceptFor(c.req.Header.Get("Sec-WebSocket-Key")),
+	}, extra...)...)))
+}
+
+// response is an HTTP/1.1 response head with status and header lines.
+func response(status string, lines ...string) string {
+	return "HTTP/1.1 " + status + "\r\n" + strings.Join(append(lines, ""), "\r\n") + "\r\n"
+}
+
+// acceptFor is Sec-WebSocket-Accept for key, computed here from §4.2.2
+// step 5.4 rather than by ws.go, so that a mistake there cannot hide.
+func acceptFor(key string) string {
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// write sends b in one write.
+func (c *fakeConn) write(b []byte) {
+	c.t.Helper()
+	c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// send writes frames as a server sends them, unmasked, in one write.
+func (c *fakeConn) send(frames ...frame) {
+	c.t.Helper()
+	c.write(serverFrames(frames...))
+}
+
+// serverFrames encodes frames as a server sends them: unmasked (§5.1).
+func serverFrames(frames ...frame) []byte {
+	var b []byte
+	for _, f := range frames {
+		f.unmasked = true
+		b = append(b, encode(f, [4]byte{})...)
+	}
+	return b
+}
+
+// readFrame reads one frame from the client and unmasks it, checking what
+// §5 asks of every client frame: masked (§5.1, §5.3, C-25), RSV bits clear
+// (§5.2, C-30), the length in its shortest form (§5.2, C-30). It returns
+// the frame and its masking key.
+func (c *fakeConn) readFrame() (frame, [4]byte, error) {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	var key [4]byte
+	var head [2]byte
+	if _, err := io.ReadFull(c.br, head[:]); err != nil {
+		return frame{}, key, err
+	}
+	f := frame{fin: head[0]&0x80 != 0, rsv: head[0] >> 4 & 7, op: Opcode(head[0] & 0x0F)}
+	if head[1]&0x80 == 0 {
+		c.t.Errorf("client frame is not masked (§5.1, C-25): % x", head)
+	}
+	if f.rsv != 0 {
+		c.t.Errorf("client frame has RSV bits %d (§5.2)", f.rsv)
+	}
+	n := uint64(head[1] & 0x7F)
+	ext := make([]byte, map[uint64]int{126: 2, 127: 8}[n]+4)
+	if _, err := io.ReadFull(c.br, ext); err != nil {
+		return frame{}, key, err
+	}
+	switch n {
+	case 126:
+		if n = uint64(binary.BigEndian.Uint16(ext)); n < 126 {
+			c.t.Errorf("length %d sent in 16 bits (§5.2: shortest form)", n)
+		}
+	case 127:
+		if n = binary.BigEndian.Uint64(ext); n <= 0xFFFF {
+			c.t.Errorf("length %d sent in 64 bits (§5.2: shortest form)", n)
+		}
+	}
+	copy(key[:], ext[len(ext)-4:])
+	f.payload = make([]byte, n)
+	if _, err := io.ReadFull(c.br, f.payload); err != nil {
+		return frame{}, key, err
+	}
+	for i := range f.payload {
+		f.payload[i] ^= key[i%4] // §5.3
+	}
+	return f, key, nil
+}
+
+// expect reads frames from the client and fails the test unless they are
+// want, frame for frame.
+func (c *fakeConn) expect(want ...frame) {
+	c.t.Helper()
+	for _, w := range want {
+		got, _, err := c.readFrame()
+		if err != nil {
+			c.t.Fatalf("waiting for %v from the client: %v", w, err)
+		}
+		if got.fin != w.fin || got.op != w.op || !bytes.Equal(got.payload, w.payload) {
+			c.t.Fatalf("the client sent %v, want %v", got, w)
+		}
+	}
+}
+
+// expectClose fails the test unless the client's next frame is a Close
+// with code.
+func (c *fakeConn) expectClose(code StatusCode) {
+	c.t.Helper()
+	f, _, err := c.readFrame()
+	if err != nil {
+		c.t.Fatalf("waiting for the client's Close %d: %v", code, err)
+	}
+	if f.op != OpClose || closeCode(f) != code {
+		c.t.Fatalf("the client sent %v, want Close %d", f, code)
+	}
+}
+
+// closeFirst is §7.1.1 for the server: it sends its FIN, and fails the
+// test unless the client then closes too, sending nothing more.
+func (c *fakeConn) closeFirst() {
+	c.t.Helper()
+	if err := c.nc.(*net.TCPConn).CloseWrite(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.expectEOF()
+}
+
+// expectEOF fails the test unless the client closes the connection
+// without sending another byte.
+func (c *fakeConn) expectEOF() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	rest, err := io.ReadAll(c.br)
+	if err != nil || len(rest) > 0 {
+		c.t.Fatalf("the client sent % x (%v), want it to close the connection", shorten(rest), err)
+	}
+}
+
+// A dialResult is what Dial returned.
+type dialResult struct {
+	c   *Conn
+	err error
+}
+
+// dialAsync runs Dial in the background, bounded by ctx, while the test
+// plays the server.
+func dialAsync(ctx context.Context, url string, opts *DialOptions) <-chan dialResult {
+	result := make(chan dialResult, 1)
+	go func() {
+		c, err := Dial(ctx, url, opts)
+		result <- dialResult{c, err}
+	}()
+	return result
+}
+
+// dialed waits for dialAsync's Conn and fails the test unless Dial
+// succeeded. The connection is dropped when the test ends.
+func dialed(t testing.TB, result <-chan dialResult) *Conn {
+	t.Helper()
+	r := await(t, result)
+	if r.err != nil {
+		t.Fatalf("Dial: %v", r.err)
+	}
+	t.Cleanup(r.c.abort)
+	return r.c
+}
+
+// A readResult is what one ReadMessage returned.
+type readResult struct {
+	op  Opcode
+	msg []byte
+	err error
+}
+
+// readAsync calls ReadMessage in the background until it fails, and
+// passes on every result: the messages, then the error.
+func readAsync(c *Conn) <-chan readResult {
+	results := make(chan readResult, 64)
+	go func() {
+		for {
+			op, msg, err := c.ReadMessage()
+			results <- readResult{op, msg, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return results
 }

@@ -1,5 +1,7 @@
 // Command wsecho serves a page that talks to the server over a WebSocket,
-// the RFC 6455 protocol written by hand in ws.go.
+// the RFC 6455 protocol written by hand in ws.go. With -connect it is the
+// other end instead: a terminal client for any WebSocket server
+// (connect.go).
 //
 //	GET /           the page (index.html, embedded in the binary)
 //	GET /websocket  the JSON echo the page talks to
@@ -9,6 +11,7 @@
 // Usage:
 //
 //	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
+//	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...]
 package main
 
 import (
@@ -45,7 +48,15 @@ func main() {
 	origins := flag.String("origins", "", "comma-separated origins allowed besides the server's own, e.g. https://app.example")
 	maxMessage := flag.Int64("max-message", 16<<20, "largest message /echo accepts, in bytes")
 	trace := flag.Bool("trace", false, "log every opening handshake, and every frame in and out")
+	connectURL := flag.String("connect", "", "instead of serving, talk to the WebSocket server at this ws:// or wss:// URL: each line of input out, each message back printed")
+	origin := flag.String("origin", "", "with -connect: the Origin header to send, e.g. http://localhost:5000")
+	subprotocols := flag.String("subprotocols", "", "with -connect: comma-separated subprotocols to offer")
 	flag.Parse()
+
+	if *connectURL != "" {
+		opts := DialOptions{Origin: *origin, Options: Options{Subprotocols: splitList(*subprotocols)}}
+		os.Exit(runClient(*connectURL, opts, os.Stdin, os.Stdout, os.Stderr))
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	s := newServer(log, Options{Origins: splitList(*origins), MaxMessage: *maxMessage})

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -939,5 +940,271 @@ func TestPageURL(t *testing.T) {
 		if got := pageURL(tt.flag, addrString(tt.listening)); got != tt.want {
 			t.Errorf("pageURL(%q, %q) = %q, want %q", tt.flag, tt.listening, got, tt.want)
 		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The terminal client: -connect
+// ---------------------------------------------------------------------------
+
+// TestConnect runs the terminal client (connect.go), built, as a user
+// would: lines on its standard input, messages on its standard output, the
+// reason on standard error when it fails, and its exit status.
+func TestConnect(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the test interrupts the client with SIGINT")
+	}
+	bin := buildBinary(t)
+
+	t.Run("lines out, messages back, 1000 at the end of input", func(t *testing.T) {
+		app := startApp(t, Options{}, nil)
+		long := strings.Repeat("x", 100<<10)           // longer than bufio.Scanner's default line
+		input := "hello\nκόσμε\n\n" + long + "\nlast"  // the last line has no newline
+		want := "hello\nκόσμε\n\n" + long + "\nlast\n" // each message on a line of its own
+		p := startClient(t, bin, "-connect", wsURL(app.Server, "/echo"))
+		p.input(input)
+		if err := p.wait(t); err != nil {
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+		if got := p.stdout.String(); got != want {
+			t.Errorf("stdout is %d bytes %q, want %d bytes %q", len(got), shorten([]byte(got)), len(want), shorten([]byte(want)))
+		}
+		if !strings.HasPrefix(p.stderr.String(), "connected to "+wsURL(app.Server, "/echo")+":") {
+			t.Errorf("stderr says %q, want it to say where it connected", p.stderr)
+		}
+		app.waitHandlers(t)
+		if entries := app.logs.entries(t); entries[len(entries)-1]["code"] != float64(StatusNormal) {
+			t.Errorf("the server logged %v, want the client's close with 1000", entries[len(entries)-1])
+		}
+	})
+
+	t.Run("text and binary from the server", func(t *testing.T) {
+		binary := []byte{0x00, 0x01, 0x02, 'w', 's', 0xfe, 0xff}
+		_, srv := newAppServer(t, Options{}, func(c *Conn) error {
+			c.WriteMessage(OpText, []byte("welcome"))
+			c.WriteMessage(OpBinary, binary)
+			_, _, err := c.ReadMessage()
+			return err
+		})
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
+		p.input("") // at once: what the server sent before our Close is still printed
+		if err := p.wait(t); err != nil {
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+		if want := "welcome\n[binary message, 7 bytes]\n" + hex.Dump(binary); p.stdout.String() != want {
+			t.Errorf("stdout:\n%s\nwant:\n%s", p.stdout, want)
+		}
+	})
+
+	// §7.1.2: once the client has sent its Close, it still reads, and
+	// prints, what the server sent before it read that Close, until its
+	// answer. Here they are sent after the Close arrived: to the client,
+	// the same as messages on their way.
+	t.Run("messages on their way when the client closes are printed", func(t *testing.T) {
+		srv := newFakeServer(t)
+		p := startClient(t, bin, "-connect", srv.url("/"))
+		sc := srv.accept()
+		sc.accept101()
+		p.input("")
+		sc.expectClose(StatusNormal)
+		sc.send(text("one"), text("two"), text("three"), closeFrame(StatusNormal, ""))
+		sc.closeFirst()
+		if err := p.wait(t); err != nil {
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+		if got, want := p.stdout.String(), "one\ntwo\nthree\n"; got != want {
+			t.Errorf("stdout %q, want %q", got, want)
+		}
+	})
+
+	t.Run("-origin and -subprotocols are offered", func(t *testing.T) {
+		_, srv := newAppServer(t, Options{Origins: []string{"https://app.example"}, Subprotocols: []string{"chat"}}, func(c *Conn) error {
+			return c.WriteMessage(OpText, []byte("agreed on "+c.Subprotocol()))
+		})
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"), "-origin", "https://app.example", "-subprotocols", "superchat, chat")
+		if err := p.wait(t); err != nil { // the server closes with 1000: exit 0
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+		if got := p.stdout.String(); got != "agreed on chat\n" {
+			t.Errorf("stdout %q, want %q", got, "agreed on chat\n")
+		}
+		if !strings.Contains(p.stderr.String(), "(subprotocol chat)") {
+			t.Errorf("stderr %q does not name the subprotocol", p.stderr)
+		}
+	})
+
+	// A handshake the server refuses, or that Dial refuses: exit 1, the
+	// reason on stderr, and nothing on stdout.
+	srv := newTestServer(t, Options{})
+	refused := []struct {
+		name   string
+		args   []string
+		reason string
+	}{
+		{"an unknown path", []string{"-connect", wsURL(srv, "/nope")}, "404 Not Found"},
+		{"an origin the server refuses", []string{"-connect", wsURL(srv, "/echo"), "-origin", "https://evil.example"}, "403 Forbidden"},
+		{"not a WebSocket URL", []string{"-connect", srv.URL + "/echo"}, "is not a ws:// or wss:// URL"},
+		{"nothing listening", []string{"-connect", "ws://" + closedPort(t) + "/"}, "connection refused"},
+	}
+	for _, tc := range refused {
+		t.Run("the handshake fails: "+tc.name, func(t *testing.T) {
+			p := startClient(t, bin, tc.args...)
+			if err := p.wait(t); exitCode(err) != 1 {
+				t.Errorf("exit: %v, want exit status 1", err)
+			}
+			if !strings.Contains(p.stderr.String(), tc.reason) {
+				t.Errorf("stderr %q does not say %q", p.stderr, tc.reason)
+			}
+			if p.stdout.String() != "" {
+				t.Errorf("stdout %q, want nothing", p.stdout)
+			}
+		})
+	}
+
+	// The server ends the conversation while the user is still typing
+	// (stdin stays open): with 1000, exit 0; any other way, exit 1 and the
+	// reason.
+	t.Run("the server closes with 1000", func(t *testing.T) {
+		_, srv := newAppServer(t, Options{}, func(*Conn) error { return nil })
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
+		if err := p.wait(t); err != nil {
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+	})
+	t.Run("the server fails the connection", func(t *testing.T) {
+		_, srv := newAppServer(t, Options{}, func(*Conn) error {
+			return &ProtocolError{Code: StatusPolicyViolation, Reason: "no entry"}
+		})
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
+		if err := p.wait(t); exitCode(err) != 1 {
+			t.Errorf("exit: %v, want exit status 1", err)
+		}
+		if want := `(1008) "no entry"`; !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr %q does not say %s", p.stderr, want)
+		}
+	})
+	t.Run("the server vanishes", func(t *testing.T) {
+		srv := newHandlerServer(t, Options{}, func(c *Conn) { c.nc.Close() })
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
+		if err := p.wait(t); exitCode(err) != 1 {
+			t.Errorf("exit: %v, want exit status 1", err)
+		}
+		if want := "connection lost (1006)"; !strings.Contains(p.stderr.String(), want) {
+			t.Errorf("stderr %q does not say %s", p.stderr, want)
+		}
+	})
+
+	// Ctrl-C: the client closes with 1000 and exits 0.
+	t.Run("SIGINT closes with 1000", func(t *testing.T) {
+		ends := make(chan error, 1)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) { ends <- echo(c) })
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
+		p.write("hi\n")
+		p.stdout.waitFor(t, "the echo of hi", func(line string) bool { return line == "hi\n" })
+		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if err := await(t, ends); !isClose(err, StatusNormal) {
+			t.Errorf("the server read %v, want Close 1000", err)
+		}
+		if err := p.wait(t); err != nil {
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+	})
+}
+
+// buildBinary builds the command into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("go is not on PATH: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "wsecho")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// wsURL is the ws:// URL of path on srv.
+func wsURL(srv *httptest.Server, path string) string {
+	return "ws://" + srv.Listener.Addr().String() + path
+}
+
+// closedPort returns a loopback host:port where nothing listens.
+func closedPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return ln.Addr().String()
+}
+
+// exitCode is the exit status of a process that ended with err.
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// A clientProcess is the built binary running as a terminal client.
+type clientProcess struct {
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr *logCapture
+	exited         chan error
+}
+
+// startClient starts bin with args; its stdin stays open until input
+// closes it. The process is killed when the test ends, if it still runs.
+func startClient(t *testing.T, bin string, args ...string) *clientProcess {
+	t.Helper()
+	p := &clientProcess{cmd: exec.Command(bin, args...), stdout: newLogCapture(), stderr: newLogCapture(), exited: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill() // an error if it has exited, as it should have
+		<-p.exited
+	})
+	return p
+}
+
+// write types s: it writes s to the client's stdin.
+func (p *clientProcess) write(s string) {
+	io.WriteString(p.stdin, s) // an error means the client has exited: wait says how
+}
+
+// input writes s to the client's stdin, then ends its input (Ctrl-D).
+func (p *clientProcess) input(s string) {
+	p.write(s)
+	p.stdin.Close()
+}
+
+// wait waits, at most testTimeout, for the client to exit.
+func (p *clientProcess) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		p.exited <- err // for the cleanup
+		return err
+	case <-time.After(testTimeout):
+		t.Fatalf("the client has not exited after %v; stderr:\n%s", testTimeout, p.stderr)
+		return nil
 	}
 }

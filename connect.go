@@ -1,0 +1,167 @@
+// The terminal client, -connect: the other end of the protocol, for a
+// person at a terminal. It talks to any WebSocket server, this one or
+// another:
+//
+//	go run . -connect ws://localhost:5000/echo
+//
+// Each line typed is sent as a text message, and each message that comes
+// back is printed. At the end of input (Ctrl-D) or on Ctrl-C it closes with
+// 1000, and exits 0. If the handshake fails, or the connection ends any
+// other way than with 1000, it says why on stderr and exits 1.
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+	"unicode/utf8"
+)
+
+// dialTimeout bounds the terminal client's opening handshake, and
+// closeWait how long it waits for the server to answer its Close.
+const (
+	dialTimeout = 30 * time.Second
+	closeWait   = 5 * time.Second
+)
+
+// The terminal client takes messages as large as /echo does by default,
+// and shows at most dumpBytes of a binary one.
+const (
+	connectMaxMessage = 16 << 20
+	dumpBytes         = 256
+)
+
+// runClient runs the terminal client against url until the conversation
+// ends, and returns the exit status.
+func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+	opts.MaxMessage = orDefault(opts.MaxMessage, connectMaxMessage)
+	// Ctrl-C (SIGINT) and SIGTERM end the conversation with a clean close,
+	// as the end of input does.
+	interrupted, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(interrupted, dialTimeout)
+	c, err := Dial(ctx, url, &opts)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "wsecho: %v\n", err)
+		return 1
+	}
+	if p := c.Subprotocol(); p != "" {
+		url += " (subprotocol " + p + ")"
+	}
+	fmt.Fprintf(stderr, "connected to %s: each line is sent as a text message; Ctrl-D or Ctrl-C closes\n", url)
+
+	// One goroutine prints what the server sends, until the connection
+	// ends; its last error says how it ended.
+	ended := make(chan error, 1)
+	go func() { ended <- printMessages(c, stdout) }()
+
+	// Another reads the lines to send. It is not stopped at the end: a
+	// read from a terminal cannot be interrupted, and the process exits.
+	lines := make(chan string)
+	inputDone := make(chan error, 1)
+	go func() {
+		scanner := bufio.NewScanner(stdin)
+		scanner.Buffer(nil, int(opts.MaxMessage)) // a line is at most a message
+		for scanner.Scan() {
+			lines <- scanner.Text()
+		}
+		inputDone <- scanner.Err()
+	}()
+
+	for {
+		select {
+		case line := <-lines:
+			if !utf8.ValidString(line) {
+				fmt.Fprintln(stderr, "wsecho: not sent: a text message must be UTF-8 (§5.6)")
+				continue
+			}
+			if err := c.WriteMessage(OpText, []byte(line)); err != nil {
+				return report(<-ended, stderr) // the connection ended meanwhile
+			}
+		case err := <-inputDone:
+			status := goodbye(c, ended, stderr)
+			if err != nil {
+				fmt.Fprintf(stderr, "wsecho: reading input: %v\n", err) // a line longer than a message
+				return 1
+			}
+			return status
+		case <-interrupted.Done():
+			stop() // a second Ctrl-C ends the process at once
+			return goodbye(c, ended, stderr)
+		case err := <-ended:
+			return report(err, stderr)
+		}
+	}
+}
+
+// goodbye starts the closing handshake with 1000 (§7.1.2), and returns
+// once printMessages has printed every message the server sent before its
+// answer, and the server has closed TCP.
+//
+// It sends the Close frame with writeClose, not Close: Close would read
+// itself whenever printMessages is between two messages, and drop those
+// still on their way (see Conn.Close). ws.go has no public way yet to send
+// a Close and read on until the answer.
+func goodbye(c *Conn, ended <-chan error, stderr io.Writer) int {
+	if err := c.writeClose(StatusNormal, ""); err != nil && !errors.Is(err, ErrClosed) {
+		return report(<-ended, stderr) // the connection was lost
+	}
+	timer := time.NewTimer(closeWait)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-ended:
+	case <-timer.C:
+		// No answer: Close waits a close timeout more, then drops the
+		// connection.
+		c.Close(StatusNormal, "")
+		err = <-ended
+	}
+	var closeErr *CloseError
+	if !errors.As(err, &closeErr) || closeErr.Code == StatusAbnormal {
+		return report(err, stderr) // the server never answered our Close
+	}
+	return 0
+}
+
+// report turns the error that ended the conversation into the exit
+// status: 0 for a close with 1000, from either end; 1, and the reason on
+// stderr, for anything else.
+func report(err error, stderr io.Writer) int {
+	var closeErr *CloseError
+	if errors.As(err, &closeErr) && closeErr.Code == StatusNormal {
+		return 0
+	}
+	fmt.Fprintf(stderr, "wsecho: %v\n", err)
+	return 1
+}
+
+// printMessages prints every message c receives: text as it is, on a line
+// of its own, binary as a hex dump of its first bytes. It returns the
+// error that ended the connection.
+func printMessages(c *Conn, stdout io.Writer) error {
+	for {
+		op, msg, err := c.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if op == OpText {
+			fmt.Fprintf(stdout, "%s\n", msg)
+			continue
+		}
+		fmt.Fprintf(stdout, "[binary message, %d bytes]\n%s", len(msg), hex.Dump(msg[:min(len(msg), dumpBytes)]))
+		if len(msg) > dumpBytes {
+			fmt.Fprintf(stdout, "[... %d more bytes]\n", len(msg)-dumpBytes)
+		}
+	}
+}
