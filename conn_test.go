@@ -500,7 +500,7 @@ func checkServerFrames(t *testing.T, out []byte) {
 			t.Fatalf("frame %v after the Close", f)
 		case f.op == OpClose:
 			sawClose = true
-			if code := closeCode(f); len(f.payload) > 0 && !code.maySend() {
+			if code := closeCode(f); len(f.payload) > 0 && !code.maySend(false) {
 				t.Fatalf("server sent close code %d", code)
 			}
 		case f.op == OpText && !utf8.Valid(f.payload):

@@ -106,14 +106,11 @@ func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.
 
 // goodbye starts the closing handshake with 1000 (§7.1.2), and returns
 // once printMessages has printed every message the server sent before its
-// answer, and the server has closed TCP.
-//
-// It sends the Close frame with writeClose, not Close: Close would read
-// itself whenever printMessages is between two messages, and drop those
-// still on their way (see Conn.Close). ws.go has no public way yet to send
-// a Close and read on until the answer.
+// answer, and the server has closed TCP. StartClose, not Close: Close
+// would read itself whenever printMessages is between two messages, and
+// drop those still on their way.
 func goodbye(c *Conn, ended <-chan error, stderr io.Writer) int {
-	if err := c.writeClose(StatusNormal, ""); err != nil && !errors.Is(err, ErrClosed) {
+	if err := c.StartClose(StatusNormal, ""); err != nil && !errors.Is(err, ErrClosed) {
 		return report(<-ended, stderr) // the connection was lost
 	}
 	timer := time.NewTimer(closeWait)

@@ -124,10 +124,10 @@ func (code StatusCode) mayReceive() bool {
 	}
 }
 
-// maySend reports whether this server may send code: what a peer may send,
-// except 1010, which only a client sends (§7.4.1, S-67).
-func (code StatusCode) maySend() bool {
-	return code.mayReceive() && code != StatusMissingExtension
+// maySend reports whether an end may send code: what a peer may send,
+// except that 1010 is a client's code only (§7.4.1, S-67).
+func (code StatusCode) maySend(client bool) bool {
+	return code.mayReceive() && (client || code != StatusMissingExtension)
 }
 
 // ErrClosed is returned by WriteMessage and Close once this end has sent
@@ -285,8 +285,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	c, err := clientHandshake(nc, u, opts)
-	if !stop() && err == nil {
-		err = ctx.Err()
+	if !stop() {
+		err = ctx.Err() // ctx ended, and interrupted the handshake
 	}
 	if err != nil {
 		nc.Close()
@@ -1497,23 +1497,23 @@ func appendHeader(b []byte, op Opcode, length int, key *[4]byte) []byte {
 // 7. Closing (§5.5.1, §7)
 // ---------------------------------------------------------------------------
 
-// Close starts the closing handshake (§7.1.2, S-62): it sends a Close frame
-// with code and reason, waits up to the close timeout for the peer's Close,
-// and closes the TCP connection. If another goroutine is reading, that
-// reader receives the peer's Close and finishes the handshake; if not,
-// Close reads, dropping any data that still arrives. Either way the
-// connection is closed when Close returns.
+// StartClose is §7.1.2 Start the WebSocket Closing Handshake: it sends a
+// Close frame with code and reason, and returns. The goroutine that reads
+// then receives whatever the peer still sends, and at last the peer's own
+// Close (as a *CloseError), and the connection is closed (§7.1.1). If the
+// peer's Close has not come within the close timeout, the connection is
+// dropped. A conversation that reads in a loop ends this way without
+// losing a message.
 //
-// A code a server may not send (1005, 1006, 1010, 999...) or a reason that
-// is not UTF-8 or longer than 123 bytes (§5.5) is an error: Close then
-// closes with 1011 and returns the error. If a Close was sent already, by
-// another call or in answer to the peer's, Close waits for the same end
-// and returns ErrClosed.
-func (c *Conn) Close(code StatusCode, reason string) error {
+// A code this end may not send (1005, 1006, 999..., and for a server
+// 1010) or a reason that is not UTF-8 or longer than 123 bytes (§5.5) is
+// an error: the Close then carries 1011, and the error is returned. If a
+// Close was sent already, StartClose returns ErrClosed.
+func (c *Conn) StartClose(code StatusCode, reason string) error {
 	var bad error
 	switch {
-	case !code.maySend():
-		bad = fmt.Errorf("websocket: a server cannot send close code %d", code)
+	case !code.maySend(c.client):
+		bad = fmt.Errorf("websocket: close code %d may not be sent", code)
 	case len(reason) > maxControlPayload-2:
 		bad = errors.New("websocket: close reason longer than 123 bytes")
 	case !utf8.ValidString(reason):
@@ -1526,11 +1526,28 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	// back: give it only the close timeout to finish.
 	c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
 	sent := c.writeClose(code, reason)
-	c.awaitClose()
+	if sent == nil {
+		time.AfterFunc(c.closeTimeout, c.abort) // a peer that never answers
+	}
 	if bad != nil {
 		return bad
 	}
 	return sent
+}
+
+// Close is StartClose, then the rest of the closing handshake (§7.1.2,
+// S-62): it waits, at most the close timeout, for the peer's Close, and
+// the connection is closed when it returns. If another goroutine is
+// reading, that reader receives the messages still on their way and the
+// peer's Close; if none is, Close reads, and drops them. A conversation
+// that reads in a loop and must not lose a message uses StartClose.
+//
+// If a Close was sent already, by another call or in answer to the peer's,
+// Close waits for the same end and returns ErrClosed.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	err := c.StartClose(code, reason)
+	c.awaitClose()
+	return err
 }
 
 // awaitClose waits until the TCP connection is closed, at most the close
@@ -1609,7 +1626,7 @@ func (c *Conn) finish(err error) error {
 		// sent, and then this was the answer. Either way both Closes have
 		// now been seen: close TCP (§7.1.2, S-48).
 		reply := closeErr.Code
-		if !reply.maySend() {
+		if !reply.maySend(c.client) {
 			reply = StatusNormal // for an empty Close (1005), or a client's 1010
 		}
 		c.writeClose(reply, "")

@@ -1503,7 +1503,6 @@ func TestDial(t *testing.T) {
 	})
 	// As net.Dialer's: the error says that the context ended, and how.
 	t.Run("§4.1 a Dial stopped by its context says so", func(t *testing.T) {
-		knownBug(t, "Dial returns an i/o timeout when its context is cancelled during the handshake")
 		srv := newFakeServer(t)
 		ctx, cancel := context.WithCancel(testContext(t))
 		dialing := dialAsync(ctx, srv.url("/"), nil)
@@ -1869,12 +1868,10 @@ func TestDial(t *testing.T) {
 	})
 
 	// §1.4, §7.1.2: the closing handshake exists so that no data is lost:
-	// what the server sent before it read the client's Close still reaches
-	// a goroutine that reads in a loop. Here that goroutine is between two
-	// ReadMessage calls, handling a message, when Close is called, as any
-	// loop sometimes is.
-	t.Run("§7.1.2 Close leaves the messages still on their way to the reader", func(t *testing.T) {
-		knownBug(t, "Close reads itself when no ReadMessage is running, and drops the messages a reading loop has yet to read")
+	// after StartClose, what the server sent before it read the client's
+	// Close still reaches the goroutine that reads, however its loop is
+	// timed, and then the server's Close does.
+	t.Run("§7.1.2 StartClose leaves the messages still on their way to the reader", func(t *testing.T) {
 		srv := newFakeServer(t)
 		dialing := dialAsync(testContext(t), srv.url("/"), nil)
 		sc := srv.accept()
@@ -1884,14 +1881,20 @@ func TestDial(t *testing.T) {
 		if r := readMessage(t, c); string(r.msg) != "one" {
 			t.Fatalf("ReadMessage: %q %v, want one", r.msg, r.err)
 		}
-		closed := make(chan error, 1)
-		go func() { closed <- c.Close(StatusNormal, "") }()
+		if err := c.StartClose(StatusNormal, ""); err != nil {
+			t.Fatal(err)
+		}
 		sc.expectClose(StatusNormal)
 		sc.send(text("two"), bye)
-		sc.closeFirst()
-		await(t, closed)
 		if r := readMessage(t, c); string(r.msg) != "two" {
 			t.Errorf("ReadMessage: %q %v, want two, sent before the server's Close", r.msg, r.err)
+		}
+		// The next read gets the server's Close, then waits for the
+		// server to close TCP first (§7.1.1).
+		last := readAsync(c)
+		sc.closeFirst()
+		if r := await(t, last); !isClose(r.err, StatusNormal) {
+			t.Errorf("ReadMessage: %v, want the server's Close 1000", r.err)
 		}
 	})
 
@@ -1905,7 +1908,6 @@ func TestDial(t *testing.T) {
 	for _, code := range []StatusCode{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
 		t.Run(fmt.Sprintf("§7.4.1 the client closes with %d", code), func(t *testing.T) {
 			if code == StatusMissingExtension {
-				knownBug(t, "Close refuses 1010, the one code only a client sends, and sends 1011")
 			}
 			c := dialServer(t, readSrv, "/", nil)
 			if err := c.Close(code, "reason"); err != nil {
@@ -2076,16 +2078,6 @@ func sameEnd(err, want error) bool {
 		return errors.As(err, &protoErr) && protoErr.Code == wantProto.Code
 	}
 	return false
-}
-
-// knownBug skips the rest of a test that fails because of a bug in ws.go,
-// reported to its owner, unless WSECHO_KNOWN_BUGS=1: then it runs, and
-// fails until the bug is fixed. Remove the call with the fix.
-func knownBug(t testing.TB, bug string) {
-	t.Helper()
-	if os.Getenv("WSECHO_KNOWN_BUGS") != "1" {
-		t.Skipf("known bug in ws.go: %s (WSECHO_KNOWN_BUGS=1 runs this test)", bug)
-	}
 }
 
 // ---------------------------------------------------------------------------
