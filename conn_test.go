@@ -9,10 +9,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http/httptest"
 	"runtime"
@@ -423,23 +425,41 @@ func TestValidUTF8Prefix(t *testing.T) {
 }
 
 // S-73, §10.4: a header that announces a large payload costs nothing until
-// the payload arrives. The peer announces 16 MiB, sends 100 bytes and
-// vanishes; the reader must not have allocated anywhere near 16 MiB.
+// the payload arrives. The peer announces up to 2^63-1 bytes, the largest
+// length §5.2 allows, sends 100 bytes and vanishes: the reader must not
+// have allocated anywhere near what was announced, whether the limit lets
+// the frame in (1006 when the peer vanishes) or refuses it (1009).
 func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
-	header := []byte{0x82, 0xFF, 0, 0, 0, 0, 0x01, 0, 0, 0, 1, 2, 3, 4} // binary, masked, 16 MiB
-	nc := &scriptedConn{in: bytes.NewReader(append(header, make([]byte, 100)...))}
-	c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: 32 << 20})
-
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, _, err := c.ReadMessage()
-	runtime.ReadMemStats(&after)
-
-	if !isClose(err, StatusAbnormal) {
-		t.Fatalf("got %v, want the connection lost (1006)", err)
+	tests := []struct {
+		name       string
+		announced  uint64
+		maxMessage int64
+		want       StatusCode
+	}{
+		{"16 MiB under a 32 MiB limit", 16 << 20, 32 << 20, StatusAbnormal},
+		{"2^63-1 bytes under no limit", math.MaxInt64, math.MaxInt64, StatusAbnormal},
+		{"2^63-1 bytes over the default limit", math.MaxInt64, 0, StatusTooBig},
 	}
-	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
-		t.Fatalf("reading 100 bytes of an announced 16 MiB allocated %d bytes", allocated)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			header := binary.BigEndian.AppendUint64([]byte{0x82, 0xFF}, tt.announced) // binary, masked, 64-bit length
+			header = append(header, 1, 2, 3, 4)                                       // the masking key
+			nc := &scriptedConn{in: bytes.NewReader(append(header, make([]byte, 100)...))}
+			c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: tt.maxMessage})
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, _, err := c.ReadMessage()
+			runtime.ReadMemStats(&after)
+
+			var protoErr *ProtocolError
+			if !isClose(err, tt.want) && !(errors.As(err, &protoErr) && protoErr.Code == tt.want) {
+				t.Fatalf("got %v, want the connection ended with %d", err, tt.want)
+			}
+			if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
+				t.Fatalf("reading 100 bytes of an announced %d allocated %d bytes", tt.announced, allocated)
+			}
+		})
 	}
 }
 
