@@ -13,12 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -941,4 +944,316 @@ type watchedConn struct {
 func (c *watchedConn) Write(p []byte) (int, error) {
 	c.once.Do(func() { close(c.writing) })
 	return c.Conn.Write(p)
+}
+
+// FuzzHandshake sends arbitrary bytes to the application as main builds it
+// (s.httpServer: the routes, the limits, the Host check of a loopback
+// server), as what one client sends on one connection, and then ends the
+// client's side of it. Whatever the bytes are (no request, a broken one,
+// several in a row, a handshake with frames after it), the server must
+// answer only with whole HTTP responses, a 101 only to a valid handshake
+// for one of its WebSocket paths and with that request's accept key, then
+// only well-formed frames; it must close the connection once the input
+// ends; and it must neither panic nor leave a conversation running (S-01,
+// S-25, S-26, S-74). A request cut short gets no answer: the server closes.
+// The connection is in memory (memListener): no ports, and fast.
+func FuzzHandshake(f *testing.F) {
+	for _, seed := range []string{
+		handshakeRequest("localhost", "/echo"),
+		handshakeRequest("127.0.0.1:5000", "/websocket", "Origin: http://127.0.0.1:5000") + string(encode(text(`{"output": "hi"}`), [4]byte{1, 2, 3, 4})),
+		handshakeRequest("[::1]:5000", "/echo") + string(encode(ping("p"), [4]byte{})) + string(encode(closeFrame(StatusNormal, ""), [4]byte{9, 8, 7, 6})),
+		handshakeRequest("evil.example", "/echo"),
+		"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n" + handshakeRequest("localhost", "/%65cho"),
+	} {
+		f.Add([]byte(seed))
+	}
+
+	ln := newMemListener()
+	panics := &panicWatch{}
+	s := newServer(slog.New(slog.DiscardHandler), Options{
+		Hosts:      allowedHosts(ln.Addr(), nil),
+		MaxMessage: 1 << 16,
+		// Long timeouts: the input's end, not a timeout, must end every
+		// connection, or the client's deadline calls it a hang.
+		IdleTimeout: time.Hour, CloseTimeout: time.Hour,
+	})
+	s.maxConns, s.maxHeaderBytes = 4, 2048
+	srv := s.httpServer(time.Hour)
+	srv.ErrorLog = log.New(panics, "", 0) // net/http recovers a handler's panic, and logs it
+	go srv.Serve(ln)
+	f.Cleanup(func() { srv.Close() })
+
+	f.Fuzz(func(t *testing.T, in []byte) {
+		client := ln.dial()
+		defer client.Close()
+		client.Write(in)
+		client.CloseWrite()
+		client.SetReadDeadline(time.Now().Add(testTimeout))
+		out, err := io.ReadAll(client)
+		if err != nil {
+			t.Fatalf("the server neither closed the connection nor answered within %v: %v (after %q)", testTimeout, err, out)
+		}
+		checkHTTPAnswers(t, in, out)
+
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if !s.wait(ctx) || s.openConns() != 0 {
+			t.Fatalf("%d connections still counted %v after the connection closed", s.openConns(), testTimeout)
+		}
+		if p := panics.String(); p != "" {
+			t.Fatalf("a handler panicked: %s", p)
+		}
+	})
+}
+
+// checkHTTPAnswers checks what a server answered, out, to what a client
+// sent, in: one HTTP response to each request, in order, until the server
+// closed the connection. A 101 must answer a valid handshake to /echo or
+// /websocket with a loopback Host, with that request's accept key (§4.2.2,
+// S-22 to S-26), and only well-formed frames may follow it.
+func checkHTTPAnswers(t *testing.T, in, out []byte) {
+	requests := bufio.NewReader(bytes.NewReader(in))
+	answers := bufio.NewReader(bytes.NewReader(out))
+	for {
+		if _, err := answers.Peek(1); err == io.EOF {
+			return // closed: after the last answer, or for a request cut short
+		}
+		// The request this answers, read by the parser net/http used; nil
+		// if it cannot be read, and then the answer must refuse it.
+		req, _ := http.ReadRequest(requests)
+		resp, err := http.ReadResponse(answers, req)
+		if err != nil {
+			t.Fatalf("the answer is not an HTTP response: %v\n%q", err, out)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("the body of the %d answer: %v\n%q", resp.StatusCode, err, out)
+		}
+		switch {
+		case resp.StatusCode == http.StatusSwitchingProtocols:
+			checkAccepted(t, req, resp)
+			rest, _ := answers.Peek(answers.Buffered())
+			checkServerFrames(t, slices.Concat(body, rest))
+			return
+		case resp.StatusCode < 200 && resp.StatusCode != http.StatusContinue:
+			t.Fatalf("answered %s", resp.Status)
+		case req == nil && resp.StatusCode < 400:
+			t.Fatalf("answered %s to a request that cannot be read", resp.Status)
+		}
+	}
+}
+
+// checkAccepted fails the test unless resp, a 101, accepts req, which must
+// be a valid handshake this server accepts.
+func checkAccepted(t *testing.T, req *http.Request, resp *http.Response) {
+	if req == nil {
+		t.Fatal("101 to a request that cannot be read")
+	}
+	host := req.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	key := req.Header.Values("Sec-WebSocket-Key")
+	switch {
+	case req.Method != http.MethodGet || !req.ProtoAtLeast(1, 1):
+		t.Fatalf("101 to %s %s", req.Method, req.Proto)
+	case req.URL.Path != "/echo" && req.URL.Path != "/websocket":
+		t.Fatalf("101 to path %q", req.URL.Path)
+	case !slices.Contains(loopbackHosts, strings.Trim(strings.ToLower(host), "[]")):
+		t.Fatalf("101 to Host %q on a loopback server", req.Host)
+	case len(key) != 1:
+		t.Fatalf("101 to a request with %d keys", len(key))
+	case resp.Header.Get("Sec-WebSocket-Accept") != acceptKey(strings.TrimSpace(key[0])):
+		t.Fatalf("Sec-WebSocket-Accept %q for key %q", resp.Header.Get("Sec-WebSocket-Accept"), key[0])
+	case !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || !strings.EqualFold(resp.Header.Get("Connection"), "Upgrade"):
+		t.Fatalf("101 without Upgrade: websocket and Connection: Upgrade: %v", resp.Header)
+	case resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Sec-WebSocket-Protocol") != "":
+		t.Fatalf("101 with an extension or subprotocol nobody agreed to: %v", resp.Header)
+	}
+}
+
+// A panicWatch is an http.Server's error log that keeps what it says of
+// panics.
+type panicWatch struct {
+	mu    sync.Mutex
+	panic strings.Builder
+}
+
+func (w *panicWatch) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("panic")) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.panic.Write(p)
+	}
+	return len(p), nil
+}
+
+func (w *panicWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.panic.String()
+}
+
+// ---------------------------------------------------------------------------
+// In-memory connections, for the fuzzer
+// ---------------------------------------------------------------------------
+
+// A memListener is a net.Listener of in-memory connections: dial returns
+// the client's end of a new one. Unlike net.Pipe, they buffer what is
+// written and can be half closed, as TCP can.
+type memListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newMemListener() *memListener {
+	return &memListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *memListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *memListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr is a loopback address: the server behind it guards its Host.
+func (l *memListener) Addr() net.Addr { return memAddr }
+
+var memAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}
+
+func (l *memListener) dial() *memConn {
+	toServer, toClient := newHalfPipe(), newHalfPipe()
+	l.conns <- &memConn{in: toServer, out: toClient}
+	return &memConn{in: toClient, out: toServer}
+}
+
+// A memConn is one end of an in-memory connection: it reads in and
+// writes out, the halfPipes its peer writes and reads.
+type memConn struct {
+	in, out       *halfPipe
+	mu            sync.Mutex
+	writeDeadline time.Time
+}
+
+func (c *memConn) Read(p []byte) (int, error) { return c.in.read(p) }
+
+func (c *memConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	deadline := c.writeDeadline
+	c.mu.Unlock()
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return c.out.write(p)
+}
+
+// CloseWrite ends what this end sends: the peer reads io.EOF, as after a
+// TCP FIN.
+func (c *memConn) CloseWrite() error { c.out.end(); return nil }
+
+func (c *memConn) Close() error {
+	c.out.end()
+	c.in.abandon()
+	return nil
+}
+
+func (c *memConn) LocalAddr() net.Addr  { return memAddr }
+func (c *memConn) RemoteAddr() net.Addr { return memAddr }
+
+func (c *memConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+func (c *memConn) SetReadDeadline(t time.Time) error { c.in.setDeadline(t); return nil }
+
+func (c *memConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writeDeadline = t
+	return nil
+}
+
+// A halfPipe carries bytes one way. Writes never block; a read waits for
+// bytes, the writer's end, the reader's close, or its deadline.
+type halfPipe struct {
+	mu        sync.Mutex
+	buf       []byte
+	ended     bool // the writer is done: io.EOF once buf is read
+	abandoned bool // the reader closed: reads and writes fail
+	deadline  time.Time
+	changed   chan struct{} // closed, and replaced, at every change
+}
+
+func newHalfPipe() *halfPipe { return &halfPipe{changed: make(chan struct{})} }
+
+// update changes the pipe under its lock and wakes a waiting reader.
+func (p *halfPipe) update(change func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	change()
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *halfPipe) write(b []byte) (n int, err error) {
+	p.update(func() {
+		switch {
+		case p.ended:
+			err = net.ErrClosed
+		case p.abandoned:
+			err = io.ErrClosedPipe // the peer is gone: a reset, for TCP
+		default:
+			p.buf = append(p.buf, b...)
+			n = len(b)
+		}
+	})
+	return n, err
+}
+
+func (p *halfPipe) end()                    { p.update(func() { p.ended = true }) }
+func (p *halfPipe) abandon()                { p.update(func() { p.abandoned, p.buf = true, nil }) }
+func (p *halfPipe) setDeadline(t time.Time) { p.update(func() { p.deadline = t }) }
+
+func (p *halfPipe) read(b []byte) (int, error) {
+	for {
+		p.mu.Lock()
+		changed, deadline := p.changed, p.deadline
+		switch {
+		case p.abandoned:
+			p.mu.Unlock()
+			return 0, net.ErrClosed
+		case len(p.buf) > 0 || len(b) == 0:
+			n := copy(b, p.buf)
+			p.buf = p.buf[n:]
+			p.mu.Unlock()
+			return n, nil
+		case p.ended:
+			p.mu.Unlock()
+			return 0, io.EOF
+		case !deadline.IsZero() && !time.Now().Before(deadline):
+			p.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
+		p.mu.Unlock()
+		if deadline.IsZero() {
+			<-changed
+			continue
+		}
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 }
