@@ -806,6 +806,8 @@ func TestBinary(t *testing.T) {
 			t.Errorf("the log says\n%s\nwant \"cannot listen\", and no \"listening\"", out)
 		}
 	})
+
+	testBinaryHardening(t, bin)
 }
 
 // An addrString is a net.Addr, for pageURL.
@@ -1256,4 +1258,147 @@ func (c *testClient) readAllQuietly() []byte {
 	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
 	rest, _ := io.ReadAll(c.br)
 	return rest
+}
+
+// testBinaryHardening runs the built binary with the flags of its limits
+// and timeouts, and stops it with SIGTERM while connections of every kind
+// are open: each that still reads gets 1001 (§7.4.1, S-66), and the
+// process exits 0 (TestBinary's subtests).
+func testBinaryHardening(t *testing.T, bin string) {
+	t.Run("help lists the limits and timeouts", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
+		for _, flag := range []string{
+			"-close-timeout duration", "(default 5s)",
+			"-handshake-timeout duration", "(default 10s)",
+			"-hosts string",
+			"-idle-timeout duration", "(default 1m0s)",
+			"-max-conns int", "(default 20000)",
+			"-max-fragments int", "(default 131072)",
+			"-max-header-bytes int", "(default 16384)",
+			"-shutdown-timeout duration",
+		} {
+			if !strings.Contains(string(out), flag) {
+				t.Errorf("-h does not show %q; it shows\n%s", flag, out)
+			}
+		}
+	})
+
+	t.Run("limits", func(t *testing.T) {
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-max-conns", "2", "-max-fragments", "3",
+			"-max-header-bytes", "2000", "-hosts", "app.example", "-handshake-timeout", "300ms")
+		status := func(request string) int {
+			t.Helper()
+			c := connectAddr(t, p.addr, request)
+			c.nc.Close()
+			return c.resp.StatusCode
+		}
+		if got := status(handshakeRequest("evil.example:80", "/echo")); got != http.StatusForbidden {
+			t.Errorf("Host evil.example: %d, want 403 (the server listens on loopback)", got)
+		}
+		padded := handshakeRequest(p.addr, "/echo", "X-Pad: ")
+		padded = handshakeRequest(p.addr, "/echo", "X-Pad: "+strings.Repeat("p", 2001-len(padded)))
+		if got := status(padded); got != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("a head of 2001 bytes: %d, want 431 (-max-header-bytes 2000)", got)
+		}
+		slow := connectRaw(t, p.addr)
+		slow.write([]byte("GET /echo HTTP/1.1\r\n"))
+		checkDropped(t, slow.readAll()) // -handshake-timeout 300ms
+
+		a := connectAddr(t, p.addr, handshakeRequest("app.example", "/echo")) // -hosts
+		a.expectAccepted(sampleAccept, nil)
+		b := connectAddr(t, p.addr, handshakeRequest("app.example:8080", "/websocket"))
+		if b.resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("Host app.example:8080 with -hosts app.example: %s, want 101", b.resp.Status)
+		}
+		if got := status(handshakeRequest(p.addr, "/echo")); got != http.StatusServiceUnavailable {
+			t.Errorf("a third connection: %d, want 503 (-max-conns 2)", got)
+		}
+		a.send(inFragments(OpText, "a", "b", "c")...)
+		a.expect(text("abc"))
+		a.send(inFragments(OpText, "a", "b", "c", "d")...)
+		a.answerClose(StatusTooBig, "message in more than 3 fragments") // -max-fragments 3
+		b.bye()
+	})
+
+	t.Run("timeouts", func(t *testing.T) {
+		// -idle-timeout: a silent client is pinged, then dropped.
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "300ms", "-close-timeout", "1h")
+		c := dialAddr(t, p.addr, "/echo")
+		c.expect(ping(""))
+		c.expectEOF()
+		// -close-timeout: a Close that is never answered; the idle timeout
+		// is an hour, so only the close timeout can end the connection.
+		p = startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-close-timeout", "300ms")
+		c = dialAddr(t, p.addr, "/websocket")
+		c.send(binaryFrame([]byte{1}))
+		c.readClose(StatusUnsupportedData)
+		c.expectEOF()
+	})
+
+	t.Run("SIGTERM with connections of every kind", func(t *testing.T) {
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-close-timeout", "500ms", "-shutdown-timeout", "3s")
+		idle := dialAddr(t, p.addr, "/echo")
+		jsonClient := dialAddr(t, p.addr, "/websocket")
+		jsonClient.send(text(pageMessage))
+		jsonClient.expectReply(map[string]string{"output": pageReply})
+		halfway := dialAddr(t, p.addr, "/echo") // in the middle of a message
+		halfway.send(fragment(true, false, text("half")))
+		silent := dialAddr(t, p.addr, "/echo") // will not answer the Close
+		deaf := dialAddr(t, p.addr, "/echo")   // reads nothing: its echo blocks
+		deaf.send(binaryFrame(make([]byte, 8<<20)))
+		// Every handler is running once one of them has answered after the
+		// others connected: the server handles connections independently,
+		// so wait for each to show it is open.
+		for _, c := range []*testClient{idle, halfway, silent} {
+			c.send(ping("open?"))
+			c.expect(pong("open?"))
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*testClient{idle, jsonClient, halfway} {
+			c.answerClose(StatusGoingAway, "server shutting down")
+		}
+		silent.readClose(StatusGoingAway)
+		silent.expectEOF() // after -close-timeout
+		if err := p.wait(t); err != nil {
+			t.Fatalf("after SIGTERM: %v, want exit status 0; the log:\n%s", err, p.stderr)
+		}
+		// Stopped: nothing listens any more.
+		if nc, err := net.DialTimeout("tcp", p.addr, testTimeout); err == nil {
+			nc.Close()
+			t.Error("the port still accepts connections after the process exited")
+		}
+		// The log tells each connection's end: 1001 for those that answered,
+		// 1006 for the one that did not (§7.1.5); the deaf one, 1006 if its
+		// echo was cut off, 1001 if the Close came first.
+		codes := map[string]string{}
+		for _, line := range p.stderr.lines() {
+			if m := regexp.MustCompile(`msg="websocket closed" remote=(\S+) .* code=(\d+) `).FindStringSubmatch(line); m != nil {
+				codes[m[1]] = m[2]
+			}
+		}
+		for c, want := range map[*testClient]string{idle: "1001", jsonClient: "1001", halfway: "1001", silent: "1006"} {
+			if got := codes[c.nc.LocalAddr().String()]; got != want {
+				t.Errorf("the connection from %s closed with %q, want %s; the log:\n%s", c.nc.LocalAddr(), got, want, p.stderr)
+			}
+		}
+		if got := codes[deaf.nc.LocalAddr().String()]; got != "1001" && got != "1006" {
+			t.Errorf("the deaf connection closed with %q, want 1001 or 1006", got)
+		}
+	})
+}
+
+// connectRaw opens a TCP connection to addr for a test that writes its own
+// bytes; it is closed when the test ends.
+func connectRaw(t testing.TB, addr string) *testClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
 }
