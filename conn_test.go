@@ -1039,6 +1039,11 @@ func checkHTTPAnswers(t *testing.T, in, out []byte) {
 			t.Fatalf("answered %s", resp.Status)
 		case req == nil && resp.StatusCode < 400:
 			t.Fatalf("answered %s to a request that cannot be read", resp.Status)
+		case resp.Close:
+			// The server closes after this answer. (net/http's answers to
+			// requests it refuses itself carry their text even for HEAD,
+			// which is why what follows is not read as another answer.)
+			return
 		}
 	}
 }
