@@ -331,6 +331,7 @@ func closeStatus(err error) (StatusCode, string) {
 }
 
 // track records a live connection, unless the server is shutting down.
+// Its handler was counted as running by checkLimits, before the upgrade.
 func (s *server) track(c *Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -338,7 +339,6 @@ func (s *server) track(c *Conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
-	s.running.Add(1)
 	return true
 }
 
@@ -405,8 +405,11 @@ func (s *server) httpServer(handshakeTimeout time.Duration) *http.Server {
 
 // checkLimits refuses a handshake whose request head is larger than
 // maxHeaderBytes (431), or that would open more than maxConns connections
-// (503). A request it lets through holds one of the maxConns places until
-// release, or until its connection ends (untrack).
+// (503), or that comes while the server shuts down (503). A request it
+// lets through holds one of the maxConns places until release, or until
+// its connection ends (untrack), and counts as running for wait from now
+// on: before Upgrade hands the connection over, while net/http still
+// counts it as active, so that Shutdown, and then wait, cannot miss it.
 func (s *server) checkLimits(r *http.Request) *HandshakeError {
 	if s.maxHeaderBytes > 0 && headerSize(r) > s.maxHeaderBytes {
 		return &HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge,
@@ -414,20 +417,25 @@ func (s *server) checkLimits(r *http.Request) *HandshakeError {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.maxConns > 0 && s.open >= s.maxConns {
+	switch {
+	case s.conns == nil:
+		return &HandshakeError{Status: http.StatusServiceUnavailable, Reason: "server shutting down"}
+	case s.maxConns > 0 && s.open >= s.maxConns:
 		return &HandshakeError{Status: http.StatusServiceUnavailable,
 			Reason: fmt.Sprintf("already %d connections open", s.maxConns)}
 	}
 	s.open++
+	s.running.Add(1)
 	return nil
 }
 
-// release gives back the place checkLimits took, for a handshake that did
-// not become a connection.
+// release gives back what checkLimits took, for a handshake that did not
+// become a connection.
 func (s *server) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.open--
+	s.running.Done()
 }
 
 // openConns is how many places are taken.

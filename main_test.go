@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -1401,4 +1402,154 @@ func connectRaw(t testing.TB, addr string) *testClient {
 	}
 	t.Cleanup(func() { nc.Close() })
 	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// TestNoLeaks opens connections and ends them every way a connection can
+// end, then checks that the server left nothing behind: the goroutine
+// count back at its baseline, and on Linux every file descriptor closed
+// (/proc/self/fd, which counts the clients' sockets and the servers'
+// listeners too, all of which the test closes). Each way has its own
+// server, stopped before the count.
+func TestNoLeaks(t *testing.T) {
+	// The network poller keeps a descriptor or two from the first
+	// connection on: open one before the baseline.
+	rawClient(t, startHardenedApp(t, hardening{}).Server).nc.Close()
+	baseGoroutines, baseFDs := runtime.NumGoroutine(), openFDs()
+
+	const short, long = 200 * time.Millisecond, time.Hour
+	quick := hardening{opts: Options{IdleTimeout: short, CloseTimeout: short}}
+	patient := hardening{opts: Options{IdleTimeout: long, CloseTimeout: long}}
+	ways := []struct {
+		name string
+		h    hardening
+		end  func(t *testing.T, app *testApp)
+	}{
+		{"a Close from the client", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			c.send(text("hello"))
+			c.expect(text("hello"))
+			c.closeHandshake()
+		}},
+		{"a Close from the server, answered", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/websocket")
+			c.send(binaryFrame([]byte{1}))
+			c.answerClose(StatusUnsupportedData, "this endpoint takes JSON text, not binary")
+		}},
+		{"a Close from the server, never answered", quick, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/websocket")
+			c.send(binaryFrame([]byte{1}))
+			c.expectClose(StatusUnsupportedData)
+		}},
+		{"TCP dropped in the middle of a frame", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			b := c.encode(text("0123456789"))
+			c.write(b[:len(b)-4])
+			c.nc.Close()
+		}},
+		{"TCP reset in the middle of a frame", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			b := c.encode(binaryFrame(make([]byte, 1000)))
+			c.write(b[:500])
+			c.nc.(*net.TCPConn).SetLinger(0)
+			c.nc.Close()
+		}},
+		{"a protocol error", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			c.send(frame{fin: true, op: OpText, payload: []byte("x"), unmasked: true})
+			c.expectClose(StatusProtocolError)
+		}},
+		{"a message too big", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/websocket")
+			c.write(maskedHeader(0x82, 1<<40))
+			c.expectClose(StatusTooBig)
+		}},
+		{"an idle timeout", quick, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			c.expect(ping(""))
+			c.expectEOF()
+		}},
+		{"a peer that stops reading", quick, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			msg := c.encode(binaryFrame(make([]byte, 1<<20)))
+			c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+			for {
+				if _, err := c.nc.Write(msg); err != nil {
+					break // the server gave up on the echo, and closed
+				}
+			}
+		}},
+		{"a handshake refused", patient, func(t *testing.T, app *testApp) {
+			connect(t, app.Server, handshakeRequest("evil.example", "/echo")).expectRefused([]int{http.StatusForbidden}, false)
+		}},
+		{"a handshake too slow", hardening{handshakeTimeout: short}, func(t *testing.T, app *testApp) {
+			c := rawClient(t, app.Server)
+			c.write([]byte("GET /echo HTTP/1.1\r\n"))
+			checkDropped(t, c.readAll())
+		}},
+		{"a handshake over the connection limit", hardening{maxConns: 1}, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			connect(t, app.Server, handshakeRequest(app.Listener.Addr().String(), "/echo")).expectRefused([]int{http.StatusServiceUnavailable}, false)
+			c.closeHandshake()
+		}},
+		{"shutdown", hardening{opts: Options{IdleTimeout: long, CloseTimeout: short}}, func(t *testing.T, app *testApp) {
+			answers, silent := dial(t, app.Server, "/echo"), dial(t, app.Server, "/websocket")
+			for _, c := range []*testClient{answers, silent} { // both handlers are running
+				c.send(ping(""))
+				c.expect(pong(""))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := app.Config.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			answers.answerClose(StatusGoingAway, "server shutting down")
+			silent.expectClose(StatusGoingAway) // dropped after the close timeout
+			if !app.s.wait(ctx) {
+				t.Fatal("a handler still running after Shutdown")
+			}
+		}},
+	}
+	for _, way := range ways {
+		t.Run(way.name, func(t *testing.T) {
+			app := startHardenedApp(t, way.h)
+			way.end(t, app)
+			// Cleanup stops the server and waits for its conversations.
+		})
+	}
+
+	// Leaks take a moment to show: a goroutine may still be returning,
+	// a descriptor still closing. Wait for the counts to come back, and
+	// show what is left if they do not.
+	deadline := time.Now().Add(testTimeout)
+	for {
+		goroutines, fds := runtime.NumGoroutine(), openFDs()
+		if goroutines <= baseGoroutines && fds <= baseFDs {
+			return
+		}
+		if time.Now().After(deadline) {
+			stacks := make([]byte, 1<<20)
+			stacks = stacks[:runtime.Stack(stacks, true)]
+			t.Fatalf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
+				testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
+		}
+		<-time.After(time.Millisecond)
+	}
+}
+
+// openFDs is the number of this process's open file descriptors on Linux,
+// and 0 elsewhere.
+func openFDs() int {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	return len(entries)
+}
+
+// listFDs says what each open file descriptor is, for a failure message.
+func listFDs() string {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	var b strings.Builder
+	for _, e := range entries {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		fmt.Fprintf(&b, "%s -> %s\n", e.Name(), target)
+	}
+	return b.String()
 }
