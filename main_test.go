@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -29,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -1552,4 +1554,87 @@ func listFDs() string {
 		fmt.Fprintf(&b, "%s -> %s\n", e.Name(), target)
 	}
 	return b.String()
+}
+
+// TestLoad holds 1,000 WebSockets open at once on loopback, each a client
+// of this package's own (Dial, which masks as §5.3 asks), then has every
+// one echo messages of mixed sizes, all at the same time: text and
+// binary, of each length form of §5.2 (7-bit, 16-bit and 64-bit), and
+// checks every byte that comes back. Then every client closes (§7.1.2)
+// and every connection is given back. The whole test is bounded.
+func TestLoad(t *testing.T) {
+	const conns, messages = 1000, 4
+	sizes := []int{0, 1, 125, 126, 1000, 200, 20, 300, 65536, 4096, 100, 7, 2000, 127, 16, 50}
+	app := startHardenedApp(t, hardening{maxConns: conns})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := "ws://" + app.Listener.Addr().String() + "/echo"
+
+	// All open at once.
+	clients := make([]*Conn, conns)
+	errs := make(chan error, conns)
+	for i := range clients {
+		go func() {
+			var err error
+			clients[i], err = Dial(ctx, url, nil)
+			errs <- err
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil { // Dial is bounded by ctx
+			t.Fatalf("Dial: %v", err)
+		}
+	}
+	defer func() {
+		for _, c := range clients {
+			c.nc.Close() // if the test failed before they closed
+		}
+	}()
+	if n := app.s.openConns(); n != conns {
+		t.Fatalf("%d connections open, want %d", n, conns)
+	}
+
+	// All echo at once; each message is unique to its connection.
+	var bytesEchoed atomic.Int64
+	for i, c := range clients {
+		go func() {
+			stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+			defer stop()
+			for j := range messages {
+				size := sizes[(i*3+j)%len(sizes)]
+				op, msg := OpBinary, make([]byte, size)
+				for k := range msg {
+					msg[k] = byte(i + j + k)
+				}
+				if j%2 == 0 {
+					op = OpText
+					for k := range msg {
+						msg[k] = 'a' + msg[k]%26
+					}
+				}
+				if err := c.WriteMessage(op, msg); err != nil {
+					errs <- fmt.Errorf("connection %d, message %d: %v", i, j, err)
+					return
+				}
+				gotOp, got, err := c.ReadMessage()
+				switch {
+				case err != nil:
+					errs <- fmt.Errorf("connection %d, message %d: %v", i, j, err)
+					return
+				case gotOp != op || !bytes.Equal(got, msg):
+					errs <- fmt.Errorf("connection %d, message %d: sent %d bytes of opcode %d, got %d bytes of opcode %d back, or other bytes", i, j, len(msg), op, len(got), gotOp)
+					return
+				}
+				bytesEchoed.Add(int64(size))
+			}
+			errs <- c.Close(StatusNormal, "")
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d connections echoed %d messages, %d bytes", conns, conns*messages, bytesEchoed.Load())
+	eventually(t, "every connection given back", func() bool { return app.s.openConns() == 0 })
 }
