@@ -1185,6 +1185,28 @@ func TestTimeouts(t *testing.T) {
 		c.send(binaryFrame([]byte{1, 2, 3}))
 		c.expectClose(StatusUnsupportedData)
 	})
+	// S-62: the client never answers the server's Close, but is not
+	// silent either: it keeps sending data and pings, which the server
+	// reads and drops (S-30). Reads that succeed never hit the idle
+	// timeout (an hour here): the close timeout bounds the closing
+	// handshake as a whole, and the server drops the client.
+	t.Run("S-62 a server Close that is never answered, the client still sending", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: time.Hour, CloseTimeout: short})
+		c := dial(t, srv, "/websocket")
+		c.send(binaryFrame([]byte{1, 2, 3}))
+		c.readClose(StatusUnsupportedData)
+		flood := c.encode(text(`{"output": "still here"}`), ping("and here"))
+		c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+		for {
+			_, err := c.nc.Write(flood)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the server still read from a client that had not answered its Close for %v", testTimeout)
+			}
+			if err != nil {
+				break // the server closed the connection
+			}
+		}
+	})
 	// S-48: the client answers, and with both Closes seen the server closes
 	// TCP at once: with a one-minute CloseTimeout, the EOF can only arrive
 	// within the client's deadline if the server does not wait for it.
