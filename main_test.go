@@ -1102,6 +1102,17 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
+// TestHandshakeDuringShutdown: once the server has begun to shut down
+// (goingAway, which Shutdown calls), a handshake that still arrives, on a
+// connection net/http has not closed yet, gets 503 rather than a
+// WebSocket that would be closed at once.
+func TestHandshakeDuringShutdown(t *testing.T) {
+	app := startHardenedApp(t, hardening{})
+	app.s.goingAway()
+	c := connect(t, app.Server, handshakeRequest(app.Listener.Addr().String(), "/echo"))
+	c.expectRefused([]int{http.StatusServiceUnavailable}, false)
+}
+
 // TestMaxHeaderBytes is the limit on the handshake's request head
 // (-max-header-bytes, §10.4): a head of limit-1 or limit bytes is accepted,
 // limit+1 gets 431 (RFC 6585 §5). net/http's own MaxHeaderBytes is not
