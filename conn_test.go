@@ -786,6 +786,7 @@ func TestConcurrency(t *testing.T) {
 	// handshake for it (§7.1.2), as soon as the peer answers; both return.
 	// The timeouts are an hour: only the peer's answer can end the wait.
 	t.Run("S-62 Close during a blocked read returns once the peer answers", func(t *testing.T) {
+		t.Parallel()
 		closed, read := make(chan error, 1), make(chan error, 2)
 		srv := newHandlerServer(t, Options{IdleTimeout: time.Hour, CloseTimeout: time.Hour}, func(c *Conn) {
 			go func() {
@@ -815,6 +816,7 @@ func TestConcurrency(t *testing.T) {
 		}
 	})
 	t.Run("S-62 Close during a blocked read, the peer silent, returns after the close timeout", func(t *testing.T) {
+		t.Parallel()
 		closed, read := make(chan error, 1), make(chan error, 2)
 		srv := newHandlerServer(t, Options{IdleTimeout: time.Hour, CloseTimeout: 100 * time.Millisecond}, func(c *Conn) {
 			go func() {
@@ -836,6 +838,7 @@ func TestConcurrency(t *testing.T) {
 	// message fills both sockets' buffers and WriteMessage blocks. Close
 	// gives that write the close timeout, not the hour of IdleTimeout.
 	t.Run("Close during a blocked write returns after the close timeout", func(t *testing.T) {
+		t.Parallel()
 		client, server := tcpPair(t)
 		nc := &watchedConn{Conn: server, writing: make(chan struct{})}
 		c := newConn(nc, bufio.NewReader(nc), "", &Options{IdleTimeout: time.Hour, CloseTimeout: 100 * time.Millisecond})

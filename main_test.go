@@ -1120,6 +1120,9 @@ func TestHandshakeDuringShutdown(t *testing.T) {
 // handler counts the head itself, to the byte; net/http's check remains
 // for heads far beyond the limit, which never reach a handler.
 func TestMaxHeaderBytes(t *testing.T) {
+	// net/http holds a connection it answered 431 half a second before it
+	// closes it (rstAvoidanceDelay): let other tests run meanwhile.
+	t.Parallel()
 	const limit = 2048
 	app := startHardenedApp(t, hardening{maxHeaderBytes: limit})
 	host := app.Listener.Addr().String()
@@ -1279,7 +1282,10 @@ func (c *testClient) readAllQuietly() []byte {
 // are open: each that still reads gets 1001 (§7.4.1, S-66), and the
 // process exits 0 (TestBinary's subtests).
 func testBinaryHardening(t *testing.T, bin string) {
+	// Each runs its own process: side by side, once TestBinary's own
+	// subtests are done.
 	t.Run("help lists the limits and timeouts", func(t *testing.T) {
+		t.Parallel()
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 		defer cancel()
 		out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
@@ -1300,6 +1306,7 @@ func testBinaryHardening(t *testing.T, bin string) {
 	})
 
 	t.Run("limits", func(t *testing.T) {
+		t.Parallel()
 		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-max-conns", "2", "-max-fragments", "3",
 			"-max-header-bytes", "2000", "-hosts", "app.example", "-handshake-timeout", "300ms")
 		status := func(request string) int {
@@ -1336,22 +1343,27 @@ func testBinaryHardening(t *testing.T, bin string) {
 		b.bye()
 	})
 
-	t.Run("timeouts", func(t *testing.T) {
-		// -idle-timeout: a silent client is pinged, then dropped.
+	t.Run("idle timeout", func(t *testing.T) {
+		t.Parallel()
+		// A silent client is pinged, then dropped.
 		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "300ms", "-close-timeout", "1h")
 		c := dialAddr(t, p.addr, "/echo")
 		c.expect(ping(""))
 		c.expectEOF()
-		// -close-timeout: a Close that is never answered; the idle timeout
-		// is an hour, so only the close timeout can end the connection.
-		p = startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-close-timeout", "300ms")
-		c = dialAddr(t, p.addr, "/websocket")
+	})
+	t.Run("close timeout", func(t *testing.T) {
+		t.Parallel()
+		// A Close that is never answered; the idle timeout is an hour, so
+		// only the close timeout can end the connection.
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-close-timeout", "300ms")
+		c := dialAddr(t, p.addr, "/websocket")
 		c.send(binaryFrame([]byte{1}))
 		c.readClose(StatusUnsupportedData)
 		c.expectEOF()
 	})
 
 	t.Run("SIGTERM with connections of every kind", func(t *testing.T) {
+		t.Parallel()
 		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-close-timeout", "500ms", "-shutdown-timeout", "3s")
 		idle := dialAddr(t, p.addr, "/echo")
 		jsonClient := dialAddr(t, p.addr, "/websocket")
@@ -1522,13 +1534,18 @@ func TestNoLeaks(t *testing.T) {
 			}
 		}},
 	}
-	for _, way := range ways {
-		t.Run(way.name, func(t *testing.T) {
-			app := startHardenedApp(t, way.h)
-			way.end(t, app)
-			// Cleanup stops the server and waits for its conversations.
-		})
-	}
+	// Side by side, each with its own server; the group returns once all
+	// have ended and their servers stopped.
+	t.Run("every way", func(t *testing.T) {
+		for _, way := range ways {
+			t.Run(way.name, func(t *testing.T) {
+				t.Parallel()
+				app := startHardenedApp(t, way.h)
+				way.end(t, app)
+				// Cleanup stops the server and waits for its conversations.
+			})
+		}
+	})
 
 	// Leaks take a moment to show: a goroutine may still be returning,
 	// a descriptor still closing. Wait for the counts to come back, and
