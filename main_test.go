@@ -311,6 +311,7 @@ func TestJSONEchoLimits(t *testing.T) {
 	}{
 		{"binary to the JSON echo", Options{}, "/websocket", []frame{binaryFrame([]byte(pageMessage))}, nil,
 			StatusUnsupportedData, "this endpoint takes JSON text, not binary"},
+		{"64 KiB - 1", Options{}, "/websocket", []frame{text(jsonMessage(k64 - 1))}, replyTo(strings.Repeat("x", k64-14)), 0, ""},
 		{"64 KiB exactly", Options{}, "/websocket", []frame{text(jsonMessage(k64))}, replyTo(strings.Repeat("x", k64-13)), 0, ""},
 		{"64 KiB + 1", Options{}, "/websocket", []frame{text(jsonMessage(k64 + 1))}, nil,
 			StatusTooBig, "message longer than 65536 bytes"},
