@@ -249,7 +249,8 @@ func mustJSON(v any) []byte {
 }
 
 // websocket turns a function that talks over one connection into an HTTP
-// handler: it upgrades the request, logs the open, and runs talk.
+// handler: it checks the server's limits, upgrades the request, logs the
+// open, and runs talk.
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The limits come first: a request refused here costs no upgrade.
@@ -265,8 +266,8 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			return
 		}
 		if !s.track(c) {
-			s.release()
 			c.Close(StatusGoingAway, "server shutting down")
+			s.release() // once closed: wait waits for it
 			return
 		}
 		s.log.Info("websocket open", "remote", r.RemoteAddr, "path", r.URL.Path)
