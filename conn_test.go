@@ -492,7 +492,8 @@ func FuzzReadMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		nc := &scriptedConn{in: bytes.NewReader(in)}
-		c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: 1 << 16})
+		// Limits small enough for short inputs to reach them.
+		c := newConn(nc, bufio.NewReader(nc), "", &Options{MaxMessage: 1 << 16, MaxFragments: 64})
 		var buf []byte
 		for range len(in) + 1 { // every message needs at least one byte
 			var err error
