@@ -12,6 +12,11 @@
 //
 //	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
 //	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...]
+//
+// and the limits and timeouts that protect it from slow, broken and hostile
+// peers: -hosts, -max-conns, -max-fragments, -max-header-bytes,
+// -handshake-timeout, -idle-timeout, -close-timeout, -shutdown-timeout
+// (go run . -h lists them with their defaults).
 package main
 
 import (
@@ -30,6 +35,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +57,16 @@ func main() {
 	connectURL := flag.String("connect", "", "instead of serving, talk to the WebSocket server at this ws:// or wss:// URL: each line of input out, each message back printed")
 	origin := flag.String("origin", "", "with -connect: the Origin header to send, e.g. http://localhost:5000")
 	subprotocols := flag.String("subprotocols", "", "with -connect: comma-separated subprotocols to offer")
+	// Limits and timeouts: every wait on a peer is bounded, and so is
+	// what a peer can make the server hold (§10.4).
+	hosts := flag.String("hosts", "", "comma-separated host names, besides localhost, 127.0.0.1 and ::1, that a handshake's Host may name while listening on loopback (the DNS-rebinding guard; on other addresses, the only names allowed)")
+	maxConns := flag.Int("max-conns", 20000, "most WebSocket connections open at once; beyond it a handshake gets 503")
+	maxFragments := flag.Int("max-fragments", 1<<17, "most frames one message may come in")
+	maxHeaderBytes := flag.Int("max-header-bytes", 16<<10, "largest handshake request head, in bytes; a larger one gets 431")
+	handshakeTimeout := flag.Duration("handshake-timeout", 10*time.Second, "time a client has to send its whole request head, and to take the answer")
+	idleTimeout := flag.Duration("idle-timeout", time.Minute, "a WebSocket silent for half of this is pinged, and dropped when silent for all of it")
+	closeTimeout := flag.Duration("close-timeout", 5*time.Second, "time a peer has to answer a Close, and then to close TCP")
+	shutdownTimeout := flag.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, time the WebSockets have to close before the process exits")
 	flag.Parse()
 
 	if *connectURL != "" {
@@ -59,16 +75,26 @@ func main() {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	s := newServer(log, Options{Origins: splitList(*origins), MaxMessage: *maxMessage})
-	s.trace = *trace
-	srv := &http.Server{
-		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	// Listen before saying so: once "listening" is logged, connections are
+	// accepted. With port 0 the line tells which port the system chose. The
+	// address listened on decides which Host names are allowed.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		os.Exit(1)
 	}
-	// net/http does not track hijacked connections: the server says
-	// goodbye to its WebSockets itself, with 1001 Going Away (§7.4.1).
-	srv.RegisterOnShutdown(s.goingAway)
+	s := newServer(log, Options{
+		Origins:      splitList(*origins),
+		Hosts:        allowedHosts(ln.Addr(), splitList(*hosts)),
+		MaxMessage:   *maxMessage,
+		MaxFragments: *maxFragments,
+		IdleTimeout:  *idleTimeout,
+		CloseTimeout: *closeTimeout,
+	})
+	s.maxConns, s.maxHeaderBytes = *maxConns, *maxHeaderBytes
+	s.trace = *trace
+	srv := s.httpServer(*handshakeTimeout)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -76,19 +102,12 @@ func main() {
 	go func() {
 		defer close(stopped)
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		shutdown, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 		defer cancel()
 		srv.Shutdown(shutdown)
 		s.wait(shutdown)
 	}()
 
-	// Listen before saying so: once "listening" is logged, connections are
-	// accepted. With port 0 the line tells which port the system chose.
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Error("cannot listen", "err", err)
-		os.Exit(1)
-	}
 	log.Info("listening", "url", pageURL(*addr, ln.Addr()))
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
@@ -125,8 +144,14 @@ type server struct {
 	opts  Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
 	trace bool    // log each handshake and frame (-trace, frames.go)
 
+	// Limits of the WebSocket endpoints, checked before Upgrade; zero
+	// means none. main sets them from -max-conns and -max-header-bytes.
+	maxConns       int
+	maxHeaderBytes int
+
 	mu      sync.Mutex
 	conns   map[*Conn]struct{}
+	open    int // connections admitted: in their handshake or running
 	running sync.WaitGroup
 }
 
@@ -246,9 +271,16 @@ func mustJSON(v any) []byte {
 }
 
 // websocket turns a function that talks over one connection into an HTTP
-// handler: it upgrades the request, logs the open, and runs talk.
+// handler: it checks the server's limits, upgrades the request, logs the
+// open, and runs talk.
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The limits come first: a request refused here costs no upgrade.
+		if refusal := s.checkLimits(r); refusal != nil {
+			refuse(w, refusal)
+			s.log.Info("handshake refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", refusal)
+			return
+		}
 		o := &opts
 		if s.trace { // this connection's own OnFrame, which logs its frames
 			traced := opts
@@ -260,11 +292,13 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			s.traceResponse(w, r, c, err)
 		}
 		if err != nil {
+			s.release()
 			s.log.Info("handshake refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			return
 		}
 		if !s.track(c) {
 			c.Close(StatusGoingAway, "server shutting down")
+			s.release() // once closed: wait waits for it
 			return
 		}
 		s.log.Info("websocket open", "remote", r.RemoteAddr, "path", r.URL.Path)
@@ -329,6 +363,7 @@ func closeStatus(err error) (StatusCode, string) {
 }
 
 // track records a live connection, unless the server is shutting down.
+// Its handler was counted as running by checkLimits, before the upgrade.
 func (s *server) track(c *Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -336,7 +371,6 @@ func (s *server) track(c *Conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
-	s.running.Add(1)
 	return true
 }
 
@@ -344,6 +378,7 @@ func (s *server) untrack(c *Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
+	s.open--
 	s.running.Done()
 }
 
@@ -372,4 +407,116 @@ func (s *server) wait(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Limits against hostile peers: the handshake's size and time, the number
+// of connections, the host names (§10.4, and §4.2.1 step 2 for Host)
+// ---------------------------------------------------------------------------
+
+// httpServer returns the http.Server for s. handshakeTimeout bounds the
+// handshake as a whole: the request head must arrive within it, however
+// slowly it trickles in (ReadHeaderTimeout, then ReadTimeout for all of
+// the request), and the answer must be taken within it (WriteTimeout). A
+// WebSocket, once open, keeps deadlines of its own (IdleTimeout). On
+// Shutdown, every WebSocket is closed with 1001 Going Away (§7.4.1):
+// net/http does not track hijacked connections, so s does.
+func (s *server) httpServer(handshakeTimeout time.Duration) *http.Server {
+	srv := &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: handshakeTimeout,
+		ReadTimeout:       handshakeTimeout,
+		WriteTimeout:      handshakeTimeout,
+		// net/http reads up to 4 KiB beyond this before it answers 431:
+		// checkLimits holds handshakes to the exact number.
+		MaxHeaderBytes: s.maxHeaderBytes,
+	}
+	srv.RegisterOnShutdown(s.goingAway)
+	return srv
+}
+
+// checkLimits refuses a handshake whose request head is larger than
+// maxHeaderBytes (431), or that would open more than maxConns connections
+// (503), or that comes while the server shuts down (503). A request it
+// lets through holds one of the maxConns places until release, or until
+// its connection ends (untrack), and counts as running for wait from now
+// on: before Upgrade hands the connection over, while net/http still
+// counts it as active, so that Shutdown, and then wait, cannot miss it.
+func (s *server) checkLimits(r *http.Request) *HandshakeError {
+	if s.maxHeaderBytes > 0 && headerSize(r) > s.maxHeaderBytes {
+		return &HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge,
+			Reason: fmt.Sprintf("request head larger than %d bytes", s.maxHeaderBytes)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.conns == nil:
+		return &HandshakeError{Status: http.StatusServiceUnavailable, Reason: "server shutting down"}
+	case s.maxConns > 0 && s.open >= s.maxConns:
+		return &HandshakeError{Status: http.StatusServiceUnavailable,
+			Reason: fmt.Sprintf("already %d connections open", s.maxConns)}
+	}
+	s.open++
+	s.running.Add(1)
+	return nil
+}
+
+// release gives back what checkLimits took, for a handshake that did not
+// become a connection.
+func (s *server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.open--
+	s.running.Done()
+}
+
+// openConns is how many places are taken.
+func (s *server) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
+}
+
+// headerSize is the size of r's head as a client sends it that writes each
+// header line as "Name: value": the request line, the header lines, Host
+// among them, and the empty line that ends the head. net/http keeps no
+// count of the bytes it read, so this counts what it parsed; the spaces a
+// client may add around values are the only bytes not counted, and
+// net/http's own MaxHeaderBytes bounds those.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(" ") + len(r.RequestURI) + len(" ") + len(r.Proto) + len("\r\n")
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + len("\r\n") // net/http moves Host out of r.Header
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(": ") + len(v) + len("\r\n")
+		}
+	}
+	return n + len("\r\n")
+}
+
+// loopbackHosts are the names of the loopback address (RFC 6761 §6.3 for
+// localhost): a browser sends one of them in Host for a page of this
+// machine.
+var loopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// allowedHosts decides Options.Hosts, the DNS-rebinding guard, from the
+// address the server listens on and the -hosts flag. On a loopback
+// address, a request may name only the loopback names, the address
+// itself and extra: a page of evil.example whose name was rebound to
+// 127.0.0.1 sends "Host: evil.example", and controls Origin too, so
+// only the Host check stops it. On any other address the server's public
+// names are not known: extra, if given, are the only names allowed, and
+// otherwise any name is.
+func allowedHosts(listening net.Addr, extra []string) []string {
+	host, _, err := net.SplitHostPort(listening.String())
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return extra
+	}
+	hosts := append(slices.Clone(loopbackHosts), extra...)
+	if !slices.Contains(hosts, host) {
+		hosts = append(hosts, host) // 127.0.0.2, say
+	}
+	return hosts
 }

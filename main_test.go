@@ -6,18 +6,24 @@ package main
 // binary with its flags and signals. ws_test.go tests the protocol.
 
 import (
+	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -25,6 +31,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,10 +64,6 @@ func notJSON(msg string) map[string]string {
 func jsonMessage(n int) string {
 	return `{"output":"` + strings.Repeat("x", n-13) + `"}`
 }
-
-// ---------------------------------------------------------------------------
-// Test harness: the app with its log captured, and client helpers
-// ---------------------------------------------------------------------------
 
 // A logCapture is where a server under test writes its log. It is safe
 // for the server's goroutines to write while the test reads, and a test
@@ -251,10 +254,6 @@ func (c *testClient) bye() {
 	c.nc.Close()
 }
 
-// ---------------------------------------------------------------------------
-// The JSON echo at /websocket
-// ---------------------------------------------------------------------------
-
 // TestJSONEcho sends one message per case and checks the reply, and the
 // frame it shows: the one sent, to the byte (§5.2); then the page's own
 // message, to show that the connection is still open whatever came before
@@ -337,6 +336,7 @@ func TestJSONEchoLimits(t *testing.T) {
 	}{
 		{"binary to the JSON echo", Options{}, "/websocket", []frame{binaryFrame([]byte(pageMessage))}, nil,
 			StatusUnsupportedData, "this endpoint takes JSON text, not binary"},
+		{"64 KiB - 1", Options{}, "/websocket", []frame{text(jsonMessage(k64 - 1))}, replyTo(strings.Repeat("x", k64-14)), 0, ""},
 		{"64 KiB exactly", Options{}, "/websocket", []frame{text(jsonMessage(k64))}, replyTo(strings.Repeat("x", k64-13)), 0, ""},
 		{"64 KiB + 1", Options{}, "/websocket", []frame{text(jsonMessage(k64 + 1))}, nil,
 			StatusTooBig, "message longer than 65536 bytes"},
@@ -371,10 +371,6 @@ func TestJSONEchoLimits(t *testing.T) {
 		})
 	}
 }
-
-// ---------------------------------------------------------------------------
-// The page and the routes
-// ---------------------------------------------------------------------------
 
 // TestPage checks GET /: index.html, with headers that keep it from
 // talking to anyone but this server, and nothing in it that loads from
@@ -551,10 +547,6 @@ func TestOrigins(t *testing.T) {
 	}
 }
 
-// ---------------------------------------------------------------------------
-// The log
-// ---------------------------------------------------------------------------
-
 // TestLog checks that every connection is logged twice, when it opens and
 // when it closes, with who, where, how it ended and how long it lasted;
 // and that a connection failed for the peer's fault is logged as a
@@ -650,10 +642,6 @@ func checkEntry(t *testing.T, e logEntry, want map[string]any) {
 	}
 }
 
-// ---------------------------------------------------------------------------
-// A panicking handler, and the graceful shutdown
-// ---------------------------------------------------------------------------
-
 // TestHandlerPanic checks that a handler that panics does not leave its
 // client hanging: the client gets 1011 (§7.4.1, S-69), the connection is
 // closed, the handler's goroutine ends, the panic is logged, and the server
@@ -733,10 +721,6 @@ func TestShutdown(t *testing.T) {
 		t.Error("the server still accepts connections after Shutdown")
 	}
 }
-
-// ---------------------------------------------------------------------------
-// The binary: flags, the listening line, signals
-// ---------------------------------------------------------------------------
 
 // TestBinary builds the command and runs it as a user would.
 func TestBinary(t *testing.T) {
@@ -855,13 +839,16 @@ func TestBinary(t *testing.T) {
 			t.Errorf("the log says\n%s\nwant \"cannot listen\", and no \"listening\"", out)
 		}
 	})
+
+	testBinaryHardening(t, bin)
 }
 
 // An addrString is a net.Addr, for pageURL.
 type addrString string
 
 func (a addrString) Network() string { return "tcp" }
-func (a addrString) String() string  { return string(a) }
+
+func (a addrString) String() string { return string(a) }
 
 // A process is the built binary, running.
 type process struct {
@@ -908,10 +895,6 @@ func (p *process) wait(t *testing.T) error {
 	}
 }
 
-// ---------------------------------------------------------------------------
-// Small functions of main.go
-// ---------------------------------------------------------------------------
-
 func TestSplitList(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -942,10 +925,6 @@ func TestPageURL(t *testing.T) {
 		}
 	}
 }
-
-// ---------------------------------------------------------------------------
-// The terminal client: -connect
-// ---------------------------------------------------------------------------
 
 // TestConnect runs the terminal client (connect.go), built, as a user
 // would: lines on its standard input, messages on its standard output, the
@@ -1207,4 +1186,768 @@ func (p *clientProcess) wait(t *testing.T) error {
 		t.Fatalf("the client has not exited after %v; stderr:\n%s", testTimeout, p.stderr)
 		return nil
 	}
+}
+
+// A hardening is what main.go's flags set besides Options.
+type hardening struct {
+	opts             Options
+	hosts            []string      // -hosts
+	maxConns         int           // -max-conns; 0: no limit
+	maxHeaderBytes   int           // -max-header-bytes; 0: net/http's
+	handshakeTimeout time.Duration // -handshake-timeout; 0: 10 s
+}
+
+// startHardenedApp starts the application as main builds it, on a
+// loopback port: the http.Server of s.httpServer, with its handshake
+// timeouts, the limits of checkLimits, and the Host check that
+// allowedHosts decides for the address listened on. At cleanup every
+// conversation must have returned.
+func startHardenedApp(t testing.TB, h hardening) *testApp {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	logs := newLogCapture()
+	h.opts.Hosts = allowedHosts(srv.Listener.Addr(), h.hosts)
+	s := newServer(slog.New(slog.NewJSONHandler(logs, nil)), h.opts)
+	s.maxConns, s.maxHeaderBytes = h.maxConns, h.maxHeaderBytes
+	srv.Config = s.httpServer(cmp.Or(h.handshakeTimeout, 10*time.Second))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // bad requests are the point
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if !s.wait(ctx) {
+			t.Errorf("a conversation was still running %v after the test ended", testTimeout)
+		}
+	})
+	return &testApp{Server: srv, s: s, logs: logs}
+}
+
+// eventually waits, at most testTimeout, until cond holds, checking it
+// every millisecond: for what a test cannot be told of, such as a
+// connection's place given back once its goroutine has ended.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not %s after %v", what, testTimeout)
+		}
+		<-time.After(time.Millisecond)
+	}
+}
+
+// TestHosts is the DNS-rebinding guard. A page of evil.example whose name
+// was rebound to 127.0.0.1 reaches a server on loopback with
+// "Host: evil.example" and, being that page, "Origin: http://evil.example":
+// the origin check (§10.2, S-15) sees its own origin and passes it. On a
+// loopback address the server therefore accepts only loopback names in
+// Host (§4.2.1 step 2: the server's own authority), and those of -hosts,
+// and answers anything else 403 before any upgrade. The check is inside
+// Upgrade, so no spelling of a path (/%65cho) gets around it.
+func TestHosts(t *testing.T) {
+	app := startHardenedApp(t, hardening{hosts: []string{"app.example"}})
+	_, port, _ := net.SplitHostPort(app.Listener.Addr().String())
+	tests := []struct {
+		name   string
+		host   string
+		path   string
+		origin string // "" sends none
+		status int
+	}{
+		{"a rebound page on /echo", "evil.example:" + port, "/echo", "http://evil.example:" + port, http.StatusForbidden},
+		{"a rebound page on /websocket", "evil.example:" + port, "/websocket", "http://evil.example:" + port, http.StatusForbidden},
+		{"a rebound page on the default port", "evil.example", "/websocket", "http://evil.example", http.StatusForbidden},
+		{"no Origin, another host", "evil.example:" + port, "/echo", "", http.StatusForbidden},
+		{"a loopback name as a prefix", "localhost.evil.example:" + port, "/echo", "", http.StatusForbidden},
+		{"a loopback address as a prefix", "127.0.0.1.evil.example:" + port, "/echo", "", http.StatusForbidden},
+		{"another loopback address", "127.0.0.2:" + port, "/echo", "", http.StatusForbidden},
+		{"an empty Host", "", "/echo", "", http.StatusForbidden},
+		{"/%65cho, another host", "evil.example:" + port, "/%65cho", "", http.StatusForbidden},
+		{"/%77ebsocket, another host", "evil.example:" + port, "/%77ebsocket", "", http.StatusForbidden},
+		{"/echo?x, another host", "evil.example:" + port, "/echo?x=/", "", http.StatusForbidden},
+		{"localhost", "localhost:" + port, "/echo", "", http.StatusSwitchingProtocols},
+		{"localhost, the page's own origin", "localhost:" + port, "/websocket", "http://localhost:" + port, http.StatusSwitchingProtocols},
+		{"127.0.0.1", "127.0.0.1:" + port, "/websocket", "", http.StatusSwitchingProtocols},
+		{"[::1]", "[::1]:" + port, "/echo", "", http.StatusSwitchingProtocols},
+		{"LOCALHOST", "LOCALHOST:" + port, "/echo", "", http.StatusSwitchingProtocols},
+		{"localhost without a port", "localhost", "/echo", "", http.StatusSwitchingProtocols},
+		{"/%65cho, localhost", "localhost:" + port, "/%65cho", "", http.StatusSwitchingProtocols},
+		{"a name of -hosts", "app.example", "/echo", "", http.StatusSwitchingProtocols},
+		{"a name of -hosts, any port", "app.example:8443", "/websocket", "", http.StatusSwitchingProtocols},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var extra []string
+			if tt.origin != "" {
+				extra = append(extra, "Origin: "+tt.origin)
+			}
+			c := connect(t, app.Server, handshakeRequest(tt.host, tt.path, extra...))
+			if tt.status == http.StatusSwitchingProtocols {
+				c.expectAccepted(sampleAccept, nil)
+				c.bye()
+				return
+			}
+			c.expectRefused([]int{tt.status}, false)
+		})
+	}
+}
+
+// TestAllowedHosts is the decision behind TestHosts: the guard is on
+// exactly when the server listens on a loopback address. On any other
+// address the server's public names are unknown, so no Host is refused
+// unless -hosts names the allowed ones.
+func TestAllowedHosts(t *testing.T) {
+	loopback := []string{"localhost", "127.0.0.1", "::1"}
+	tests := []struct {
+		listening string
+		extra     []string
+		want      []string
+	}{
+		{"127.0.0.1:5000", nil, loopback},
+		{"[::1]:5000", nil, loopback},
+		{"127.0.0.1:0", []string{"app.example"}, append(slices.Clone(loopback), "app.example")},
+		{"127.0.0.2:5000", nil, append(slices.Clone(loopback), "127.0.0.2")},
+		{"0.0.0.0:5000", nil, nil},
+		{"[::]:5000", nil, nil},
+		{"192.0.2.1:80", nil, nil},
+		{"[2001:db8::1]:80", nil, nil},
+		{"192.0.2.1:80", []string{"app.example"}, []string{"app.example"}},
+	}
+	for _, tt := range tests {
+		if got := allowedHosts(addrString(tt.listening), tt.extra); !slices.Equal(got, tt.want) {
+			t.Errorf("allowedHosts(%s, %q) = %q, want %q", tt.listening, tt.extra, got, tt.want)
+		}
+	}
+}
+
+// TestMaxConns is the cap on concurrent connections (-max-conns, §10.4):
+// limit-1 and limit connections open, the next handshake gets 503 before
+// any upgrade, and a place comes back whenever a connection ends, however
+// it ends. A handshake refused for another reason holds no place.
+func TestMaxConns(t *testing.T) {
+	const limit = 3
+	app := startHardenedApp(t, hardening{maxConns: limit})
+	host := app.Listener.Addr().String()
+	refused := func(t testing.TB, status int, request string) {
+		t.Helper()
+		connect(t, app.Server, request).expectRefused([]int{status}, false)
+	}
+	open := make([]*testClient, 0, limit)
+	for range limit - 1 {
+		open = append(open, dial(t, app.Server, "/echo"))
+	}
+	// At limit-1: refused handshakes give their place back at once.
+	refused(t, http.StatusForbidden, handshakeRequest("evil.example", "/echo"))
+	refused(t, http.StatusBadRequest, strings.Replace(handshakeRequest(host, "/echo"), "Sec-WebSocket-Key", "X-Key", 1))
+	refused(t, http.StatusUpgradeRequired, strings.Replace(handshakeRequest(host, "/websocket"), "Version: 13", "Version: 8", 1))
+	open = append(open, dial(t, app.Server, "/websocket")) // the limit
+	if n := app.s.openConns(); n != limit {
+		t.Fatalf("%d connections counted, want %d", n, limit)
+	}
+
+	// limit+1, on either endpoint: 503, no upgrade, and the connections
+	// already open are untouched.
+	refused(t, http.StatusServiceUnavailable, handshakeRequest(host, "/echo"))
+	refused(t, http.StatusServiceUnavailable, handshakeRequest(host, "/websocket"))
+	for i, c := range open[:limit-1] {
+		msg := fmt.Sprintf("still open %d", i)
+		c.send(text(msg))
+		c.expect(text(msg))
+	}
+
+	// Every way a connection ends gives its place back.
+	ends := []struct {
+		name string
+		end  func(c *testClient)
+	}{
+		{"a closing handshake", func(c *testClient) { c.bye() }},
+		{"a dropped TCP connection", func(c *testClient) { c.nc.Close() }},
+		{"a protocol error", func(c *testClient) {
+			c.send(frame{fin: true, op: OpText, payload: []byte("x"), unmasked: true})
+			c.expectClose(StatusProtocolError)
+			c.nc.Close()
+		}},
+	}
+	// Not subtests: the connections outlive each step.
+	for i, e := range ends {
+		e.end(open[i])
+		eventually(t, "given back after "+e.name, func() bool { return app.s.openConns() < limit })
+		open[i] = dial(t, app.Server, "/echo")
+		refused(t, http.StatusServiceUnavailable, handshakeRequest(host, "/echo"))
+	}
+	for _, c := range open {
+		c.bye()
+	}
+	eventually(t, "all given back", func() bool { return app.s.openConns() == 0 })
+
+	line := app.logs.waitFor(t, "a 503 logged", func(line string) bool { return strings.Contains(line, "503 Service Unavailable") })
+	if !strings.Contains(line, "already 3 connections open") {
+		t.Errorf("the refusal is logged as %s", line)
+	}
+}
+
+// TestHandshakeDuringShutdown: once the server has begun to shut down
+// (goingAway, which Shutdown calls), a handshake that still arrives, on a
+// connection net/http has not closed yet, gets 503 rather than a
+// WebSocket that would be closed at once.
+func TestHandshakeDuringShutdown(t *testing.T) {
+	app := startHardenedApp(t, hardening{})
+	app.s.goingAway()
+	c := connect(t, app.Server, handshakeRequest(app.Listener.Addr().String(), "/echo"))
+	c.expectRefused([]int{http.StatusServiceUnavailable}, false)
+}
+
+// TestMaxHeaderBytes is the limit on the handshake's request head
+// (-max-header-bytes, §10.4): a head of limit-1 or limit bytes is accepted,
+// limit+1 gets 431 (RFC 6585 §5). net/http's own MaxHeaderBytes is not
+// exact: it reads 4 KiB past the limit before it answers 431, so the
+// handler counts the head itself, to the byte; net/http's check remains
+// for heads far beyond the limit, which never reach a handler.
+func TestMaxHeaderBytes(t *testing.T) {
+	// net/http holds a connection it answered 431 half a second before it
+	// closes it (rstAvoidanceDelay): let other tests run meanwhile.
+	t.Parallel()
+	const limit = 2048
+	app := startHardenedApp(t, hardening{maxHeaderBytes: limit})
+	host := app.Listener.Addr().String()
+	// headOf returns a valid handshake for path, with the extra header
+	// lines, whose head is exactly n bytes long, padded with X-Pad.
+	headOf := func(path string, n int, extra ...string) string {
+		base := len(handshakeRequest(host, path, append(extra, "X-Pad: ")...))
+		return handshakeRequest(host, path, append(extra, "X-Pad: "+strings.Repeat("p", n-base))...)
+	}
+	short := slices.Repeat([]string{"X: 1"}, 100)
+	tests := []struct {
+		name   string
+		head   string
+		status int
+		body   string // of a refusal: who refused it
+	}{
+		{"limit-1", headOf("/echo", limit-1), http.StatusSwitchingProtocols, ""},
+		{"limit", headOf("/echo", limit), http.StatusSwitchingProtocols, ""},
+		{"limit on /websocket", headOf("/websocket", limit), http.StatusSwitchingProtocols, ""},
+		{"limit+1", headOf("/echo", limit+1), http.StatusRequestHeaderFieldsTooLarge, "request head larger than 2048 bytes\n"},
+		{"limit+1 on /websocket", headOf("/websocket", limit+1), http.StatusRequestHeaderFieldsTooLarge, "request head larger than 2048 bytes\n"},
+		{"limit in many short lines", headOf("/echo", limit, short...), http.StatusSwitchingProtocols, ""},
+		{"limit+1 in many short lines", headOf("/echo", limit+1, short...), http.StatusRequestHeaderFieldsTooLarge, "request head larger than 2048 bytes\n"},
+		{"limit + 4 KiB, refused by net/http", headOf("/echo", limit+4096+1024), http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := connect(t, app.Server, tt.head)
+			if tt.status == http.StatusSwitchingProtocols {
+				c.expectAccepted(sampleAccept, nil)
+				c.bye()
+				return
+			}
+			if c.resp.StatusCode != tt.status {
+				t.Fatalf("a head of %d bytes: %s, want %d", len(tt.head), c.resp.Status, tt.status)
+			}
+			if body, _ := io.ReadAll(c.resp.Body); string(body) != tt.body {
+				t.Errorf("body %q, want %q", body, tt.body)
+			}
+		})
+	}
+}
+
+// TestHandshakeTimeout: a client has -handshake-timeout for its whole
+// request head, however it trickles in, and no longer (§10.4: a slowloris
+// holds a connection and a goroutine for as long as it is let). The server
+// closes the connection, with no answer or net/http's 400, depending on
+// where in the head the deadline struck. Each case would hold the
+// connection past the client's own deadline (testTimeout) if the timeout
+// were not enforced; nothing is timed. The cases run side by side.
+func TestHandshakeTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	// The WebSocket's first ping comes after half its idle timeout: later
+	// than the handshake timeout.
+	app := startHardenedApp(t, hardening{handshakeTimeout: timeout, opts: Options{IdleTimeout: 3 * timeout}})
+	head := handshakeRequest(app.Listener.Addr().String(), "/echo")
+
+	t.Run("a head that stops halfway", func(t *testing.T) {
+		t.Parallel()
+		c := rawClient(t, app.Server)
+		c.write([]byte(head[:len(head)/2]))
+		checkDropped(t, c.readAll())
+	})
+	t.Run("a head of one byte every 10 ms", func(t *testing.T) {
+		t.Parallel()
+		// A deadline per read would never expire: the head must be whole
+		// within the timeout. Its X-Pad makes it take 100 s at this pace.
+		c := rawClient(t, app.Server)
+		slow := []byte(strings.Replace(head, "\r\n\r\n", "\r\nX-Pad: "+strings.Repeat("p", 10000)+"\r\n\r\n", 1))
+		closed := make(chan []byte, 1)
+		go func() { closed <- c.readAllQuietly() }()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case rest := <-closed:
+				checkDropped(t, rest)
+				return
+			case <-tick.C:
+				if i == len(slow) {
+					t.Fatal("the whole head was sent, slowly, and the server waited for it")
+				}
+				c.nc.Write(slow[i : i+1]) // fails once the server has closed
+			}
+		}
+	})
+	t.Run("a silent keep-alive connection", func(t *testing.T) {
+		t.Parallel()
+		// After a request, the next one has the same time to arrive.
+		c := rawClient(t, app.Server)
+		c.write([]byte("GET / HTTP/1.1\r\nHost: " + app.Listener.Addr().String() + "\r\n\r\n"))
+		resp, err := http.ReadResponse(c.br, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /: %v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if rest := c.readAll(); len(rest) > 0 {
+			t.Errorf("the server sent %q", rest)
+		}
+	})
+	t.Run("a WebSocket outlives the handshake timeout", func(t *testing.T) {
+		t.Parallel()
+		// Upgrade lifts the handshake's deadlines: the connection is still
+		// open when the server pings, after 1.5 handshake timeouts.
+		c := dial(t, app.Server, "/echo")
+		c.expect(ping(""))
+		c.send(pong(""), text("after the handshake timeout"))
+		c.expect(text("after the handshake timeout"))
+		c.closeHandshake()
+	})
+}
+
+// checkDropped fails the test unless rest, what a server sent before it
+// closed a connection whose request head was never complete, is nothing,
+// or net/http's 400: never a 101, nor any other answer.
+func checkDropped(t *testing.T, rest []byte) {
+	t.Helper()
+	if len(rest) > 0 && !strings.HasPrefix(string(rest), "HTTP/1.1 400 Bad Request\r\n") {
+		t.Errorf("the server answered %q", rest)
+	}
+}
+
+// rawClient opens a TCP connection to srv for a test that writes its own
+// bytes; it is closed when the test ends.
+func rawClient(t testing.TB, srv *httptest.Server) *testClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// readAll returns what the server sends until it closes the connection,
+// and fails the test if that takes longer than testTimeout.
+func (c *testClient) readAll() []byte {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	rest, err := io.ReadAll(c.br)
+	if err != nil {
+		c.t.Fatalf("waiting for the server to close the connection: %v (after %q)", err, rest)
+	}
+	return rest
+}
+
+// readAllQuietly is readAll for another goroutine than the test's: on
+// error it reports nil, and the test's own bound ends the wait.
+func (c *testClient) readAllQuietly() []byte {
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
+	rest, _ := io.ReadAll(c.br)
+	return rest
+}
+
+// testBinaryHardening runs the built binary with the flags of its limits
+// and timeouts, and stops it with SIGTERM while connections of every kind
+// are open: each that still reads gets 1001 (§7.4.1, S-66), and the
+// process exits 0 (TestBinary's subtests).
+func testBinaryHardening(t *testing.T, bin string) {
+	// Each runs its own process: side by side, once TestBinary's own
+	// subtests are done.
+	t.Run("help lists the limits and timeouts", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
+		for _, flag := range []string{
+			"-close-timeout duration", "(default 5s)",
+			"-handshake-timeout duration", "(default 10s)",
+			"-hosts string",
+			"-idle-timeout duration", "(default 1m0s)",
+			"-max-conns int", "(default 20000)",
+			"-max-fragments int", "(default 131072)",
+			"-max-header-bytes int", "(default 16384)",
+			"-shutdown-timeout duration",
+		} {
+			if !strings.Contains(string(out), flag) {
+				t.Errorf("-h does not show %q; it shows\n%s", flag, out)
+			}
+		}
+	})
+
+	t.Run("limits", func(t *testing.T) {
+		t.Parallel()
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-max-conns", "2", "-max-fragments", "3",
+			"-max-header-bytes", "2000", "-hosts", "app.example", "-handshake-timeout", "300ms")
+		status := func(request string) int {
+			t.Helper()
+			c := connectAddr(t, p.addr, request)
+			c.nc.Close()
+			return c.resp.StatusCode
+		}
+		if got := status(handshakeRequest("evil.example:80", "/echo")); got != http.StatusForbidden {
+			t.Errorf("Host evil.example: %d, want 403 (the server listens on loopback)", got)
+		}
+		padded := handshakeRequest(p.addr, "/echo", "X-Pad: ")
+		padded = handshakeRequest(p.addr, "/echo", "X-Pad: "+strings.Repeat("p", 2001-len(padded)))
+		if got := status(padded); got != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("a head of 2001 bytes: %d, want 431 (-max-header-bytes 2000)", got)
+		}
+		slow := connectRaw(t, p.addr)
+		slow.write([]byte("GET /echo HTTP/1.1\r\n"))
+		checkDropped(t, slow.readAll()) // -handshake-timeout 300ms
+
+		a := connectAddr(t, p.addr, handshakeRequest("app.example", "/echo")) // -hosts
+		a.expectAccepted(sampleAccept, nil)
+		b := connectAddr(t, p.addr, handshakeRequest("app.example:8080", "/websocket"))
+		if b.resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("Host app.example:8080 with -hosts app.example: %s, want 101", b.resp.Status)
+		}
+		if got := status(handshakeRequest(p.addr, "/echo")); got != http.StatusServiceUnavailable {
+			t.Errorf("a third connection: %d, want 503 (-max-conns 2)", got)
+		}
+		a.send(inFragments(OpText, "a", "b", "c")...)
+		a.expect(text("abc"))
+		a.send(inFragments(OpText, "a", "b", "c", "d")...)
+		a.answerClose(StatusTooBig, "message in more than 3 fragments") // -max-fragments 3
+		b.bye()
+	})
+
+	t.Run("idle timeout", func(t *testing.T) {
+		t.Parallel()
+		// A silent client is pinged, then dropped.
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "300ms", "-close-timeout", "1h")
+		c := dialAddr(t, p.addr, "/echo")
+		c.expect(ping(""))
+		c.expectEOF()
+	})
+	t.Run("close timeout", func(t *testing.T) {
+		t.Parallel()
+		// A Close that is never answered; the idle timeout is an hour, so
+		// only the close timeout can end the connection.
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-idle-timeout", "1h", "-close-timeout", "300ms")
+		c := dialAddr(t, p.addr, "/websocket")
+		c.send(binaryFrame([]byte{1}))
+		c.readClose(StatusUnsupportedData)
+		c.expectEOF()
+	})
+
+	t.Run("SIGTERM with connections of every kind", func(t *testing.T) {
+		t.Parallel()
+		p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-close-timeout", "500ms", "-shutdown-timeout", "3s")
+		idle := dialAddr(t, p.addr, "/echo")
+		jsonClient := dialAddr(t, p.addr, "/websocket")
+		jsonClient.send(text(pageMessage))
+		jsonClient.expectReply(map[string]string{"output": pageReply})
+		halfway := dialAddr(t, p.addr, "/echo") // in the middle of a message
+		halfway.send(fragment(true, false, text("half")))
+		silent := dialAddr(t, p.addr, "/echo") // will not answer the Close
+		deaf := dialAddr(t, p.addr, "/echo")   // reads nothing: its echo blocks
+		deaf.send(binaryFrame(make([]byte, 8<<20)))
+		// Every handler is running once one of them has answered after the
+		// others connected: the server handles connections independently,
+		// so wait for each to show it is open.
+		for _, c := range []*testClient{idle, halfway, silent} {
+			c.send(ping("open?"))
+			c.expect(pong("open?"))
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*testClient{idle, jsonClient, halfway} {
+			c.answerClose(StatusGoingAway, "server shutting down")
+		}
+		silent.readClose(StatusGoingAway)
+		silent.expectEOF() // after -close-timeout
+		if err := p.wait(t); err != nil {
+			t.Fatalf("after SIGTERM: %v, want exit status 0; the log:\n%s", err, p.stderr)
+		}
+		// Stopped: nothing listens any more.
+		if nc, err := net.DialTimeout("tcp", p.addr, testTimeout); err == nil {
+			nc.Close()
+			t.Error("the port still accepts connections after the process exited")
+		}
+		// The log tells each connection's end: 1001 for those that answered,
+		// 1006 for the one that did not (§7.1.5); the deaf one, 1006 if its
+		// echo was cut off, 1001 if the Close came first.
+		codes := map[string]string{}
+		for _, line := range p.stderr.lines() {
+			if m := regexp.MustCompile(`msg="websocket closed" remote=(\S+) .* code=(\d+) `).FindStringSubmatch(line); m != nil {
+				codes[m[1]] = m[2]
+			}
+		}
+		for c, want := range map[*testClient]string{idle: "1001", jsonClient: "1001", halfway: "1001", silent: "1006"} {
+			if got := codes[c.nc.LocalAddr().String()]; got != want {
+				t.Errorf("the connection from %s closed with %q, want %s; the log:\n%s", c.nc.LocalAddr(), got, want, p.stderr)
+			}
+		}
+		if got := codes[deaf.nc.LocalAddr().String()]; got != "1001" && got != "1006" {
+			t.Errorf("the deaf connection closed with %q, want 1001 or 1006", got)
+		}
+	})
+}
+
+// connectRaw opens a TCP connection to addr for a test that writes its own
+// bytes; it is closed when the test ends.
+func connectRaw(t testing.TB, addr string) *testClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// TestNoLeaks opens connections and ends them every way a connection can
+// end, then checks that the server left nothing behind: the goroutine
+// count back at its baseline, and on Linux every file descriptor closed
+// (/proc/self/fd, which counts the clients' sockets and the servers'
+// listeners too, all of which the test closes). Each way has its own
+// server, stopped before the count.
+func TestNoLeaks(t *testing.T) {
+	// The network poller keeps a descriptor or two from the first
+	// connection on: open one before the baseline.
+	rawClient(t, startHardenedApp(t, hardening{}).Server).nc.Close()
+	baseGoroutines, baseFDs := runtime.NumGoroutine(), openFDs()
+
+	const short, long = 200 * time.Millisecond, time.Hour
+	quick := hardening{opts: Options{IdleTimeout: short, CloseTimeout: short}}
+	patient := hardening{opts: Options{IdleTimeout: long, CloseTimeout: long}}
+	ways := []struct {
+		name string
+		h    hardening
+		end  func(t *testing.T, app *testApp)
+	}{
+		{"a Close from the client", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			c.send(text("hello"))
+			c.expect(text("hello"))
+			c.closeHandshake()
+		}},
+		{"a Close from the server, answered", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/websocket")
+			c.send(binaryFrame([]byte{1}))
+			c.answerClose(StatusUnsupportedData, "this endpoint takes JSON text, not binary")
+		}},
+		{"a Close from the server, never answered", quick, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/websocket")
+			c.send(binaryFrame([]byte{1}))
+			c.expectClose(StatusUnsupportedData)
+		}},
+		{"TCP dropped in the middle of a frame", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			b := c.encode(text("0123456789"))
+			c.write(b[:len(b)-4])
+			c.nc.Close()
+		}},
+		{"TCP reset in the middle of a frame", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			b := c.encode(binaryFrame(make([]byte, 1000)))
+			c.write(b[:500])
+			c.nc.(*net.TCPConn).SetLinger(0)
+			c.nc.Close()
+		}},
+		{"a protocol error", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			c.send(frame{fin: true, op: OpText, payload: []byte("x"), unmasked: true})
+			c.expectClose(StatusProtocolError)
+		}},
+		{"a message too big", patient, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/websocket")
+			c.write(maskedHeader(0x82, 1<<40))
+			c.expectClose(StatusTooBig)
+		}},
+		{"an idle timeout", quick, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			c.expect(ping(""))
+			c.expectEOF()
+		}},
+		{"a peer that stops reading", quick, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			msg := c.encode(binaryFrame(make([]byte, 1<<20)))
+			c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+			for {
+				if _, err := c.nc.Write(msg); err != nil {
+					break // the server gave up on the echo, and closed
+				}
+			}
+		}},
+		{"a handshake refused", patient, func(t *testing.T, app *testApp) {
+			connect(t, app.Server, handshakeRequest("evil.example", "/echo")).expectRefused([]int{http.StatusForbidden}, false)
+		}},
+		{"a handshake too slow", hardening{handshakeTimeout: short}, func(t *testing.T, app *testApp) {
+			c := rawClient(t, app.Server)
+			c.write([]byte("GET /echo HTTP/1.1\r\n"))
+			checkDropped(t, c.readAll())
+		}},
+		{"a handshake over the connection limit", hardening{maxConns: 1}, func(t *testing.T, app *testApp) {
+			c := dial(t, app.Server, "/echo")
+			connect(t, app.Server, handshakeRequest(app.Listener.Addr().String(), "/echo")).expectRefused([]int{http.StatusServiceUnavailable}, false)
+			c.closeHandshake()
+		}},
+		{"shutdown", hardening{opts: Options{IdleTimeout: long, CloseTimeout: short}}, func(t *testing.T, app *testApp) {
+			answers, silent := dial(t, app.Server, "/echo"), dial(t, app.Server, "/websocket")
+			for _, c := range []*testClient{answers, silent} { // both handlers are running
+				c.send(ping(""))
+				c.expect(pong(""))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := app.Config.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			answers.answerClose(StatusGoingAway, "server shutting down")
+			silent.expectClose(StatusGoingAway) // dropped after the close timeout
+			if !app.s.wait(ctx) {
+				t.Fatal("a handler still running after Shutdown")
+			}
+		}},
+	}
+	// Side by side, each with its own server; the group returns once all
+	// have ended and their servers stopped.
+	t.Run("every way", func(t *testing.T) {
+		for _, way := range ways {
+			t.Run(way.name, func(t *testing.T) {
+				t.Parallel()
+				app := startHardenedApp(t, way.h)
+				way.end(t, app)
+				// Cleanup stops the server and waits for its conversations.
+			})
+		}
+	})
+
+	// Leaks take a moment to show: a goroutine may still be returning,
+	// a descriptor still closing. Wait for the counts to come back, and
+	// show what is left if they do not.
+	deadline := time.Now().Add(testTimeout)
+	for {
+		goroutines, fds := runtime.NumGoroutine(), openFDs()
+		if goroutines <= baseGoroutines && fds <= baseFDs {
+			return
+		}
+		if time.Now().After(deadline) {
+			stacks := make([]byte, 1<<20)
+			stacks = stacks[:runtime.Stack(stacks, true)]
+			t.Fatalf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
+				testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
+		}
+		<-time.After(time.Millisecond)
+	}
+}
+
+// openFDs is the number of this process's open file descriptors on Linux,
+// and 0 elsewhere.
+func openFDs() int {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	return len(entries)
+}
+
+// listFDs says what each open file descriptor is, for a failure message.
+func listFDs() string {
+	entries, _ := os.ReadDir("/proc/self/fd")
+	var b strings.Builder
+	for _, e := range entries {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		fmt.Fprintf(&b, "%s -> %s\n", e.Name(), target)
+	}
+	return b.String()
+}
+
+// TestLoad holds 1,000 WebSockets open at once on loopback, each a client
+// of this package's own (Dial, which masks as §5.3 asks), then has every
+// one echo messages of mixed sizes, all at the same time: text and
+// binary, of each length form of §5.2 (7-bit, 16-bit and 64-bit), and
+// checks every byte that comes back. Then every client closes (§7.1.2)
+// and every connection is given back. The whole test is bounded.
+func TestLoad(t *testing.T) {
+	const conns, messages = 1000, 4
+	sizes := []int{0, 1, 125, 126, 1000, 200, 20, 300, 65536, 4096, 100, 7, 2000, 127, 16, 50}
+	app := startHardenedApp(t, hardening{maxConns: conns})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := "ws://" + app.Listener.Addr().String() + "/echo"
+
+	// All open at once.
+	clients := make([]*Conn, conns)
+	errs := make(chan error, conns)
+	for i := range clients {
+		go func() {
+			var err error
+			clients[i], err = Dial(ctx, url, nil)
+			errs <- err
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil { // Dial is bounded by ctx
+			t.Fatalf("Dial: %v", err)
+		}
+	}
+	defer func() {
+		for _, c := range clients {
+			c.nc.Close() // if the test failed before they closed
+		}
+	}()
+	if n := app.s.openConns(); n != conns {
+		t.Fatalf("%d connections open, want %d", n, conns)
+	}
+
+	// All echo at once; each message is unique to its connection.
+	var bytesEchoed atomic.Int64
+	for i, c := range clients {
+		go func() {
+			stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+			defer stop()
+			for j := range messages {
+				size := sizes[(i*3+j)%len(sizes)]
+				op, msg := OpBinary, make([]byte, size)
+				for k := range msg {
+					msg[k] = byte(i + j + k)
+				}
+				if j%2 == 0 {
+					op = OpText
+					for k := range msg {
+						msg[k] = 'a' + msg[k]%26
+					}
+				}
+				if err := c.WriteMessage(op, msg); err != nil {
+					errs <- fmt.Errorf("connection %d, message %d: %v", i, j, err)
+					return
+				}
+				gotOp, got, err := c.ReadMessage()
+				switch {
+				case err != nil:
+					errs <- fmt.Errorf("connection %d, message %d: %v", i, j, err)
+					return
+				case gotOp != op || !bytes.Equal(got, msg):
+					errs <- fmt.Errorf("connection %d, message %d: sent %d bytes of opcode %d, got %d bytes of opcode %d back, or other bytes", i, j, len(msg), op, len(got), gotOp)
+					return
+				}
+				bytesEchoed.Add(int64(size))
+			}
+			errs <- c.Close(StatusNormal, "")
+		}()
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d connections echoed %d messages, %d bytes", conns, conns*messages, bytesEchoed.Load())
+	eventually(t, "every connection given back", func() bool { return app.s.openConns() == 0 })
 }

@@ -989,6 +989,9 @@ func TestLimits(t *testing.T) {
 		want      StatusCode
 	}{
 		{"S-73 a header announcing 2^36 bytes, and no payload", maskedHeader(0x82, 1<<36), nil, StatusTooBig},
+		// The largest length §5.2 allows: refused from the header, before
+		// a byte is allocated (TestAnnouncedLengthIsNotAllocated).
+		{"S-73 a header announcing 2^63-1 bytes, and no payload", maskedHeader(0x82, 1<<63-1), nil, StatusTooBig},
 		{"S-73 a header announcing limit+1 bytes, and no payload", maskedHeader(0x82, limit+1), nil, StatusTooBig},
 		{"S-34 a 64-bit length with the top bit set", maskedHeader(0x82, 1<<63), nil, StatusProtocolError},
 		{"S-73 fragments that add up past the limit by 1, the last one only announced",
@@ -1009,6 +1012,8 @@ func TestLimits(t *testing.T) {
 		frames []frame
 		want   []frame
 	}{
+		{"S-73 the limit-1 in one frame", []frame{binaryFrame(repeatTo("\xfe", limit-1))}, []frame{binaryFrame(repeatTo("\xfe", limit-1))}},
+		{"S-73 the limit-1 in fragments", inFragmentsOf(OpText, strings.Repeat("*", limit-1), 100), []frame{text(strings.Repeat("*", limit-1))}},
 		{"S-73 exactly the limit in one frame", []frame{binaryFrame(repeatTo("\xfe", limit))}, []frame{binaryFrame(repeatTo("\xfe", limit))}},
 		{"S-73 exactly the limit in fragments", inFragmentsOf(OpText, strings.Repeat("*", limit), 100), []frame{text(strings.Repeat("*", limit))}},
 		// Control frames between fragments are not part of the message.
@@ -1022,6 +1027,56 @@ func TestLimits(t *testing.T) {
 			c.send(tc.frames...)
 			c.expect(tc.want...)
 			c.closeHandshake()
+		})
+	}
+
+	// §10.4: every frame costs work, whatever its size, so a message may
+	// come in at most MaxFragments frames; a peer that sends one empty
+	// fragment after another would otherwise hold the reader forever.
+	// Control frames between the fragments are not fragments (§5.4). The
+	// frame past the limit is refused from its header: its payload never
+	// comes. The default, 2^17, is twice the 65,536 fragments of Autobahn
+	// 9.3.1; Options.MaxFragments (-max-fragments) sets another.
+	// At the default, limit-1 would only repeat the small case, slowly.
+	fragmentLimits := []struct {
+		name     string
+		opts     Options
+		limit    int
+		accepted []int
+	}{
+		{"-max-fragments 4", Options{MaxFragments: 4}, 4, []int{3, 4}},
+		{"the default", Options{}, 1 << 17, []int{1 << 17}},
+	}
+	for _, fl := range fragmentLimits {
+		srv := newTestServer(t, fl.opts)
+		for _, n := range fl.accepted {
+			t.Run(fmt.Sprintf("%s: %d fragments and a ping among them are one message", fl.name, n), func(t *testing.T) {
+				c := dial(t, srv, "/echo")
+				msg := make([]byte, n)
+				parts := make([]frame, 0, n+1)
+				for i := range n {
+					msg[i] = byte(i)
+					parts = append(parts, fragment(i == 0, i == n-1, binaryFrame(msg[i:i+1])))
+					if i == 0 {
+						parts = append(parts, ping("between"))
+					}
+				}
+				c.send(parts...)
+				c.expect(pong("between"), binaryFrame(msg))
+				c.closeHandshake()
+			})
+		}
+		t.Run(fmt.Sprintf("%s: fragment %d is refused from its header: 1009", fl.name, fl.limit+1), func(t *testing.T) {
+			c := dial(t, srv, "/echo")
+			parts := make([]frame, fl.limit)
+			for i := range parts {
+				parts[i] = fragment(i == 0, false, binaryFrame(nil))
+			}
+			c.write(append(c.encode(parts...), maskedHeader(0x80, 1)...)) // the last fragment announces 1 byte, never sent
+			if reason := c.readClose(StatusTooBig); reason != fmt.Sprintf("message in more than %d fragments", fl.limit) {
+				t.Errorf("Close 1009 with reason %q", reason)
+			}
+			c.expectEOF()
 		})
 	}
 }
@@ -1151,6 +1206,28 @@ func TestTimeouts(t *testing.T) {
 		c := dial(t, srv, "/websocket")
 		c.send(binaryFrame([]byte{1, 2, 3}))
 		c.expectClose(StatusUnsupportedData)
+	})
+	// S-62: the client never answers the server's Close, but is not
+	// silent either: it keeps sending data and pings, which the server
+	// reads and drops (S-30). Reads that succeed never hit the idle
+	// timeout (an hour here): the close timeout bounds the closing
+	// handshake as a whole, and the server drops the client.
+	t.Run("S-62 a server Close that is never answered, the client still sending", func(t *testing.T) {
+		srv := newTestServer(t, Options{IdleTimeout: time.Hour, CloseTimeout: short})
+		c := dial(t, srv, "/websocket")
+		c.send(binaryFrame([]byte{1, 2, 3}))
+		c.readClose(StatusUnsupportedData)
+		flood := c.encode(text(`{"output": "still here"}`), ping("and here"))
+		c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+		for {
+			_, err := c.nc.Write(flood)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the server still read from a client that had not answered its Close for %v", testTimeout)
+			}
+			if err != nil {
+				break // the server closed the connection
+			}
+		}
 	})
 	// S-48: the client answers, and with both Closes seen the server closes
 	// TCP at once: with a one-minute CloseTimeout, the EOF can only arrive
