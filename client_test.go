@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -847,4 +848,21 @@ func readAsync(c *Conn) <-chan readResult {
 		}
 	}()
 	return results
+}
+
+// writeUntilDropped writes b again and again until the server drops the
+// connection, and fails the test if the server still reads after
+// testTimeout: a client that what says why it should have been dropped.
+func (c *testClient) writeUntilDropped(b []byte, what string) {
+	c.t.Helper()
+	c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
+	for {
+		_, err := c.nc.Write(b)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.t.Fatalf("the server still read from a client that %s for %v", what, testTimeout)
+		}
+		if err != nil {
+			return // the server closed the connection
+		}
+	}
 }

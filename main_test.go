@@ -727,16 +727,7 @@ func TestBinary(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("the test stops the server with SIGTERM")
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("go is not on PATH: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "wsecho")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 
 	t.Run("help", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -1217,17 +1217,7 @@ func TestTimeouts(t *testing.T) {
 		c := dial(t, srv, "/websocket")
 		c.send(binaryFrame([]byte{1, 2, 3}))
 		c.readClose(StatusUnsupportedData)
-		flood := c.encode(text(`{"output": "still here"}`), ping("and here"))
-		c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
-		for {
-			_, err := c.nc.Write(flood)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("the server still read from a client that had not answered its Close for %v", testTimeout)
-			}
-			if err != nil {
-				break // the server closed the connection
-			}
-		}
+		c.writeUntilDropped(c.encode(text(`{"output": "still here"}`), ping("and here")), "had not answered its Close")
 	})
 	// S-48: the client answers, and with both Closes seen the server closes
 	// TCP at once: with a one-minute CloseTimeout, the EOF can only arrive
@@ -1259,17 +1249,7 @@ func TestTimeouts(t *testing.T) {
 	t.Run("a client that stops reading is dropped", func(t *testing.T) {
 		srv := newTestServer(t, Options{IdleTimeout: short, CloseTimeout: long})
 		c := dial(t, srv, "/echo")
-		msg := c.encode(binaryFrame(make([]byte, 1<<20)))
-		c.nc.SetWriteDeadline(time.Now().Add(testTimeout))
-		for {
-			_, err := c.nc.Write(msg)
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("the server still read from a client that had not read for %v", testTimeout)
-			}
-			if err != nil {
-				break // the server closed the connection
-			}
-		}
+		c.writeUntilDropped(c.encode(binaryFrame(make([]byte, 1<<20))), "had not read")
 	})
 	// S-48 from the other side: the client closes, the server answers and
 	// closes TCP at once, without waiting CloseTimeout for the client.
