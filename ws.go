@@ -750,6 +750,7 @@ type Conn struct {
 	queueBuf  *[smallFrame]byte // small frames waiting to go out together...
 	queue     []byte            // ...in queueBuf[:len(queue)]
 	queued    atomic.Bool       // queueBuf != nil, for the reader to see
+	closeBy   atomic.Int64      // once StartClose runs: the deadline of every write, in Unix ns
 	// A large frame is written as header and payload in one writev. The
 	// net.Buffers that says so lives here because a local one would escape
 	// to the heap: one allocation per frame.
@@ -1427,7 +1428,16 @@ func (c *Conn) setWriteDeadline() {
 	if c.closeSent {
 		timeout = c.closeTimeout
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	deadline := time.Now().Add(timeout)
+	c.nc.SetWriteDeadline(deadline)
+	// A Close under way bounds every write by the close timeout, even one
+	// whose own deadline, set just now, would outlast it. The order
+	// matters: this end sets its deadline and then looks, StartClose
+	// records its deadline and then sets it, so whichever runs first, the
+	// earlier deadline is set last.
+	if by := c.closeBy.Load(); by != 0 && by < deadline.UnixNano() {
+		c.nc.SetWriteDeadline(time.Unix(0, by))
+	}
 }
 
 // checkWrite turns a failed write into the end of the connection: a frame
@@ -1523,8 +1533,11 @@ func (c *Conn) StartClose(code StatusCode, reason string) error {
 		code, reason = StatusInternalError, ""
 	}
 	// A write blocked on a peer that does not read would hold the Close
-	// back: give it only the close timeout to finish.
-	c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
+	// back: give it, and any write that starts now, only the close timeout
+	// to finish (see setWriteDeadline).
+	by := time.Now().Add(c.closeTimeout)
+	c.closeBy.Store(by.UnixNano())
+	c.nc.SetWriteDeadline(by)
 	sent := c.writeClose(code, reason)
 	if sent == nil {
 		time.AfterFunc(c.closeTimeout, c.abort) // a peer that never answers
