@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -889,5 +890,29 @@ func (f drawnFrame) expectPayload(t *testing.T, sent string, shown int) {
 		if err != nil || byte(masked)^key[i%4] != want || !strings.HasPrefix(c.Note, fmt.Sprintf("→ %02x", want)) {
 			t.Errorf("%s: payload byte %d drawn as %q %q; want %02x masked with key byte %02x, → %02x", f.Caption, i, c.Value, c.Note, want^key[i%4], key[i%4], want)
 		}
+	}
+}
+
+// TestConnectToBrowser is the terminal client (-connect) against a server
+// nobody here wrote: Chromium's DevTools server, which speaks JSON over a
+// WebSocket. A line typed is a command; its answer comes back printed; the
+// end of input then closes the connection with 1000 (exit 0).
+func TestConnectToBrowser(t *testing.T) {
+	browser := launchBrowser(t, findBrowser(t))
+	stdin, typing := io.Pipe()
+	stdout, stderr := newLogCapture(), newLogCapture()
+	exit := make(chan int, 1)
+	go func() { exit <- runClient(browser.devToolsURL(), DialOptions{}, stdin, stdout, stderr) }()
+
+	io.WriteString(typing, `{"id": 1, "method": "Browser.getVersion"}`+"\n")
+	answer := stdout.waitFor(t, "the answer to Browser.getVersion", func(line string) bool {
+		return strings.Contains(line, `"id":1`)
+	})
+	if !strings.Contains(answer, `"product":"`) {
+		t.Errorf("the client printed %q, want the browser's version", answer)
+	}
+	typing.Close() // the end of input
+	if status := await(t, exit); status != 0 {
+		t.Fatalf("the client exited with %d: %s", status, stderr)
 	}
 }
