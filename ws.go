@@ -744,13 +744,14 @@ type Conn struct {
 	tracedOut [TracedBytes]byte // the writer's
 
 	// The writer's state: one frame at a time.
-	writeMu   sync.Mutex
-	closeSent bool // §5.5.1: nothing may be sent after a Close
-	header    [maxHeaderSize]byte
-	queueBuf  *[smallFrame]byte // small frames waiting to go out together...
-	queue     []byte            // ...in queueBuf[:len(queue)]
-	queued    atomic.Bool       // queueBuf != nil, for the reader to see
-	closeBy   atomic.Int64      // once StartClose runs: the deadline of every write, in Unix ns
+	writeMu       sync.Mutex
+	closeSent     bool // §5.5.1: nothing may be sent after a Close
+	header        [maxHeaderSize]byte
+	writeDeadline time.Time
+	queueBuf      *[smallFrame]byte // small frames waiting to go out together...
+	queue         []byte            // ...in queueBuf[:len(queue)]
+	queued        atomic.Bool       // queueBuf != nil, for the reader to see
+	closeBy       atomic.Int64      // once StartClose runs: the deadline of every write, in Unix ns
 	// A large frame is written as header and payload in one writev. The
 	// net.Buffers that says so lives here because a local one would escape
 	// to the heap: one allocation per frame.
@@ -842,10 +843,14 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // A timedReader puts a deadline on every read of the network, so that no
 // wait on the peer is unbounded (writes have theirs in writeFrame).
 //
-// It also keeps a healthy but quiet peer talking: after half the timeout of
-// silence it pings, and any compliant peer's pong ends the silence (§5.5.2
-// allows a ping at any time; what to do about silence is this server's
-// choice). This is where the pings of this server come from.
+// It also keeps a healthy but quiet peer talking: after about half the
+// timeout of silence it pings, and any compliant peer's pong ends the
+// silence (§5.5.2 allows a ping at any time; what to do about silence is
+// this server's choice). This is where the pings of this server come from.
+//
+// Setting a deadline is a trip through the runtime's timers, a tenth of a
+// round trip on loopback: a deadline set less than an eighth of the
+// timeout ago is kept, so the ping comes after 3/8 to 1/2 of the timeout.
 //
 // And before a read that may wait, it sends what QueueMessage queued. A read
 // that filled all the room it had says the peer is still sending: then the
@@ -857,6 +862,7 @@ type timedReader struct {
 	ping       func()
 	beforeWait func() // sends what is queued (Conn.QueueMessage)
 	lastFull   bool   // the last read filled its buffer
+	deadline   time.Time
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -869,7 +875,10 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		t.beforeWait()
 	}
 	for pinged := false; ; pinged = true {
-		t.conn.SetReadDeadline(time.Now().Add(t.timeout / 2))
+		if now := time.Now(); pinged || t.deadline.Sub(now) < t.timeout*3/8 {
+			t.deadline = now.Add(t.timeout / 2)
+			t.conn.SetReadDeadline(t.deadline)
+		}
 		n, err := t.conn.Read(p)
 		t.lastFull = n == len(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -1424,11 +1433,16 @@ func (c *Conn) flushQueue() error {
 // setWriteDeadline bounds the next write: by the idle timeout, or by the
 // close timeout once the Close is sent, as goodbyes are short.
 func (c *Conn) setWriteDeadline() {
+	now := time.Now()
+	if !c.closeSent && c.writeDeadline.Sub(now) > c.idleTimeout*7/8 {
+		return // set less than an eighth of the timeout ago (see timedReader)
+	}
 	timeout := c.idleTimeout
 	if c.closeSent {
 		timeout = c.closeTimeout
 	}
-	deadline := time.Now().Add(timeout)
+	deadline := now.Add(timeout)
+	c.writeDeadline = deadline
 	c.nc.SetWriteDeadline(deadline)
 	// A Close under way bounds every write by the close timeout, even one
 	// whose own deadline, set just now, would outlast it. The order
