@@ -1347,8 +1347,9 @@ func (c *Conn) flushBeforeWait() {
 // 64-bit length and a masking key (§5.2).
 const maxHeaderSize = 14
 
-// smallFrames lends buffers of smallFrame bytes, in which small frames
-// are queued and go out in one write; an idle connection holds none.
+// smallFrame is the size of the buffers in which small frames are queued
+// and go out in one write. smallFrames lends them, so that an idle
+// connection holds none.
 const smallFrame = 4096
 
 var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
