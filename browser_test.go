@@ -38,14 +38,7 @@ func TestBrowser(t *testing.T) {
 	chromium := findBrowser(t)
 	var requests requestLog
 	app := startApp(t, Options{}, func(s *server) http.Handler { return requests.record(s.routes()) })
-	browser := launchBrowser(t, chromium)
-	page := browser.newPage()
-
-	// The page loads, connects, and says so.
-	page.navigate(app.URL + "/")
-	if state := page.eval(untilOpen); state != "open" {
-		t.Fatalf("#state reads %q, want %q", state, "open")
-	}
+	browser, page := openPage(t, chromium, app.URL+"/") // it loads, connects, and says so
 
 	// Send: the tutorial's message, and its answer, in two lines.
 	page.click("#send")
@@ -184,6 +177,19 @@ const echoInBrowser = `new Promise((resolve, reject) => {
 		});
 	};
 })`
+
+// openPage launches Chromium, opens url in a new page, and waits until the
+// page says its socket is open.
+func openPage(t *testing.T, chromium, url string) (*cdpBrowser, *cdpPage) {
+	t.Helper()
+	browser := launchBrowser(t, chromium)
+	page := browser.newPage()
+	page.navigate(url)
+	if state := page.eval(untilOpen); state != "open" {
+		t.Fatalf("#state reads %q, want %q", state, "open")
+	}
+	return browser, page
+}
 
 // untilOpen is a promise that resolves to #state's data-state once the
 // page says the socket is open, or fails if it says closed.
@@ -712,12 +718,7 @@ func (p *cdpPage) close() {
 func TestBrowserFrameInspector(t *testing.T) {
 	chromium := findBrowser(t)
 	app := startApp(t, Options{}, nil)
-	browser := launchBrowser(t, chromium)
-	page := browser.newPage()
-	page.navigate(app.URL + "/")
-	if state := page.eval(untilOpen); state != "open" {
-		t.Fatalf("#state reads %q, want %q", state, "open")
-	}
+	browser, page := openPage(t, chromium, app.URL+"/")
 
 	// The Send button: 34 bytes, in one frame whose 7-bit length says 34
 	// (0100010), so the masking key follows at once, from bit 16, and

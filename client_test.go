@@ -72,6 +72,14 @@ func startServer(t testing.TB, s *server, h http.Handler, useTLS bool) *httptest
 	} else {
 		srv.Start()
 	}
+	stopAtEnd(t, srv, s)
+	return srv
+}
+
+// stopAtEnd stops srv when the test ends, and fails the test if one of
+// s's conversations is still running by then, once the test's clients
+// have closed their connections: that would be a leaked goroutine.
+func stopAtEnd(t testing.TB, srv *httptest.Server, s *server) {
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
@@ -80,7 +88,6 @@ func startServer(t testing.TB, s *server, h http.Handler, useTLS bool) *httptest
 			t.Errorf("a conversation was still running %v after the test ended", testTimeout)
 		}
 	})
-	return srv
 }
 
 // A frame is one WebSocket frame as the test client sends or receives it.

@@ -391,7 +391,7 @@ func TestOnFrameSeesRejectedFrames(t *testing.T) {
 
 // BenchmarkTrace measures what OnFrame costs: one 128-byte echo, read with
 // AppendMessage and written back with WriteMessage, as /echo does, over a
-// peer in memory (repeatConn), so that only the Conn's own work is timed,
+// peer in memory (loopConn), so that only the Conn's own work is timed,
 // not the network's. With no OnFrame (what /echo runs without -trace), an
 // OnFrame that does nothing (the hook itself: two calls a message), and
 // -trace's, logging to a text handler that discards its output (the cost
@@ -409,7 +409,7 @@ func BenchmarkTrace(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			const size = 128
-			peer := &repeatConn{frame: encode(text(strings.Repeat("x", size)), exampleKey)}
+			peer := &loopConn{frame: encode(text(strings.Repeat("x", size)), exampleKey)}
 			c := newConn(peer, bufio.NewReader(peer), "", &Options{OnFrame: tt.onFrame})
 			var buf []byte
 			b.SetBytes(size)
@@ -430,23 +430,3 @@ func BenchmarkTrace(b *testing.B) {
 		})
 	}
 }
-
-// A repeatConn is a peer that sends frame over and over, forever, and
-// takes whatever is written to it without keeping it.
-type repeatConn struct {
-	scriptedConn // for the rest of net.Conn
-	frame        []byte
-	pos          int
-}
-
-func (c *repeatConn) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		k := copy(p[n:], c.frame[c.pos:])
-		n += k
-		c.pos = (c.pos + k) % len(c.frame)
-	}
-	return n, nil
-}
-
-func (c *repeatConn) Write(p []byte) (int, error) { return len(p), nil }

@@ -876,12 +876,19 @@ func startBinary(t *testing.T, bin string, args ...string) *process {
 // wait waits, at most testTimeout, for the process to exit.
 func (p *process) wait(t *testing.T) error {
 	t.Helper()
+	return waitExit(t, p.exited, "the server", p.stderr)
+}
+
+// waitExit waits, at most testTimeout, for a process to exit; exited
+// carries its end, and is refilled for the test's cleanup.
+func waitExit(t *testing.T, exited chan error, who string, stderr *logCapture) error {
+	t.Helper()
 	select {
-	case err := <-p.exited:
-		p.exited <- err // for the cleanup
+	case err := <-exited:
+		exited <- err
 		return err
 	case <-time.After(testTimeout):
-		t.Fatalf("the process has not exited %v after SIGTERM; the log:\n%s", testTimeout, p.stderr)
+		t.Fatalf("%s has not exited after %v; its stderr:\n%s", who, testTimeout, stderr)
 		return nil
 	}
 }
@@ -1169,14 +1176,7 @@ func (p *clientProcess) input(s string) {
 // wait waits, at most testTimeout, for the client to exit.
 func (p *clientProcess) wait(t *testing.T) error {
 	t.Helper()
-	select {
-	case err := <-p.exited:
-		p.exited <- err // for the cleanup
-		return err
-	case <-time.After(testTimeout):
-		t.Fatalf("the client has not exited after %v; stderr:\n%s", testTimeout, p.stderr)
-		return nil
-	}
+	return waitExit(t, p.exited, "the client", p.stderr)
 }
 
 // A hardening is what main.go's flags set besides Options.
@@ -1203,14 +1203,7 @@ func startHardenedApp(t testing.TB, h hardening) *testApp {
 	srv.Config = s.httpServer(cmp.Or(h.handshakeTimeout, 10*time.Second))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // bad requests are the point
 	srv.Start()
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		if !s.wait(ctx) {
-			t.Errorf("a conversation was still running %v after the test ended", testTimeout)
-		}
-	})
+	stopAtEnd(t, srv, s)
 	return &testApp{Server: srv, s: s, logs: logs}
 }
 
