@@ -822,6 +822,17 @@ func dialAsync(ctx context.Context, url string, opts *DialOptions) <-chan dialRe
 	return result
 }
 
+// dialFake dials a new fakeServer, which accepts with a valid 101: the
+// test then plays the server's part, byte for byte.
+func dialFake(t testing.TB, opts *DialOptions) (*fakeConn, *Conn) {
+	t.Helper()
+	srv := newFakeServer(t)
+	dialing := dialAsync(testContext(t), srv.url("/"), opts)
+	sc := srv.accept()
+	sc.accept101()
+	return sc, dialed(t, dialing)
+}
+
 // dialed waits for dialAsync's Conn and fails the test unless Dial
 // succeeded. The connection is dropped when the test ends.
 func dialed(t testing.TB, result <-chan dialResult) *Conn {

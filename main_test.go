@@ -854,16 +854,9 @@ type process struct {
 // The process is killed when the test ends, if it is still running.
 func startBinary(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), stderr: newLogCapture(), exited: make(chan error, 1)}
+	p := &process{cmd: exec.Command(bin, args...), stderr: newLogCapture()}
 	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill() // an error if it has exited, as it should have
-		<-p.exited
-	})
+	p.exited = runUntilEnd(t, p.cmd)
 	line := p.stderr.waitFor(t, `"listening" line`, func(line string) bool { return strings.Contains(line, "msg=listening") })
 	m := regexp.MustCompile(` url=(http://(\S+)/)\n$`).FindStringSubmatch(line)
 	if m == nil {
@@ -877,6 +870,22 @@ func startBinary(t *testing.T, bin string, args ...string) *process {
 func (p *process) wait(t *testing.T) error {
 	t.Helper()
 	return waitExit(t, p.exited, "the server", p.stderr)
+}
+
+// runUntilEnd starts cmd and returns the channel its end arrives on; the
+// process is killed when the test ends, if it is still running.
+func runUntilEnd(t *testing.T, cmd *exec.Cmd) chan error {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // an error if it has exited, as it should have
+		<-exited
+	})
+	return exited
 }
 
 // waitExit waits, at most testTimeout, for a process to exit; exited
@@ -1145,20 +1154,13 @@ type clientProcess struct {
 // closes it. The process is killed when the test ends, if it still runs.
 func startClient(t *testing.T, bin string, args ...string) *clientProcess {
 	t.Helper()
-	p := &clientProcess{cmd: exec.Command(bin, args...), stdout: newLogCapture(), stderr: newLogCapture(), exited: make(chan error, 1)}
+	p := &clientProcess{cmd: exec.Command(bin, args...), stdout: newLogCapture(), stderr: newLogCapture()}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill() // an error if it has exited, as it should have
-		<-p.exited
-	})
+	p.exited = runUntilEnd(t, p.cmd)
 	return p
 }
 

@@ -1655,11 +1655,7 @@ func TestDial(t *testing.T) {
 	// own, and its length is in the shortest form. Text that is not UTF-8
 	// is refused and sends nothing (S-54).
 	t.Run("C-25 C-26 C-30 §5.3 every client frame masked with a new key", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), nil)
-		sc := srv.accept()
-		sc.accept101()
-		c := dialed(t, dialing)
+		sc, c := dialFake(t, nil)
 		if err := c.WriteMessage(OpText, []byte(invalidAtByte12)); err == nil {
 			t.Error("WriteMessage sent text that is not UTF-8 (§5.6, S-54)")
 		}
@@ -1805,11 +1801,8 @@ func TestDial(t *testing.T) {
 	}
 	for _, tc := range scripts {
 		t.Run("C-29 "+tc.name, func(t *testing.T) {
-			srv := newFakeServer(t)
-			dialing := dialAsync(testContext(t), srv.url("/"), nil)
-			sc := srv.accept()
-			sc.accept101()
-			msgs := readAsync(dialed(t, dialing))
+			sc, c := dialFake(t, nil)
+			msgs := readAsync(c)
 			sc.write(tc.send)
 			sc.expect(tc.answers...)
 			code, wantErr := cmp.Or(tc.close, StatusNormal), tc.err
@@ -1861,11 +1854,8 @@ func TestDial(t *testing.T) {
 	// pinged after half the idle timeout, then dropped without a Close:
 	// 1006 (§7.1.5).
 	t.Run("§5.5.2 a silent server is pinged, then dropped", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), &DialOptions{Options: Options{IdleTimeout: 100 * time.Millisecond, CloseTimeout: time.Hour}})
-		sc := srv.accept()
-		sc.accept101()
-		msgs := readAsync(dialed(t, dialing))
+		sc, c := dialFake(t, &DialOptions{Options: Options{IdleTimeout: 100 * time.Millisecond, CloseTimeout: time.Hour}})
+		msgs := readAsync(c)
 		sc.expect(ping(""))
 		sc.expectEOF()
 		if r := await(t, msgs); !isClose(r.err, StatusAbnormal) {
@@ -1874,11 +1864,8 @@ func TestDial(t *testing.T) {
 	})
 	// C-34 (§7.2.1): the connection lost in the middle of a frame is 1006.
 	t.Run("C-34 §7.2.1 the server vanishes in the middle of a frame", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), nil)
-		sc := srv.accept()
-		sc.accept101()
-		msgs := readAsync(dialed(t, dialing))
+		sc, c := dialFake(t, nil)
+		msgs := readAsync(c)
 		sc.write(serverFrames(text("Hello"))[:4]) // the header and 2 of 5 bytes
 		sc.nc.Close()
 		if r := await(t, msgs); !isClose(r.err, StatusAbnormal) {
@@ -1929,11 +1916,7 @@ func TestDial(t *testing.T) {
 	// Close still reaches the goroutine that reads, however its loop is
 	// timed, and then the server's Close does.
 	t.Run("§7.1.2 StartClose leaves the messages still on their way to the reader", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), nil)
-		sc := srv.accept()
-		sc.accept101()
-		c := dialed(t, dialing)
+		sc, c := dialFake(t, nil)
 		sc.send(text("one"))
 		if r := readMessage(t, c); string(r.msg) != "one" {
 			t.Fatalf("ReadMessage: %q %v, want one", r.msg, r.err)
@@ -2000,11 +1983,7 @@ func TestDial(t *testing.T) {
 	// reads, and a client that had closed its socket would answer them
 	// with a reset.
 	t.Run("C-32 §7.1.1 after a client Close, the client waits for the server's FIN", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), &DialOptions{Options: Options{CloseTimeout: time.Hour}})
-		sc := srv.accept()
-		sc.accept101()
-		c := dialed(t, dialing)
+		sc, c := dialFake(t, &DialOptions{Options: Options{CloseTimeout: time.Hour}})
 		closed := make(chan error, 1)
 		go func() { closed <- c.Close(StatusNormal, "") }()
 		sc.expectClose(StatusNormal)
@@ -2016,11 +1995,8 @@ func TestDial(t *testing.T) {
 		}
 	})
 	t.Run("C-32 §7.1.1 after a server Close, the client waits for the server's FIN", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), &DialOptions{Options: Options{CloseTimeout: time.Hour}})
-		sc := srv.accept()
-		sc.accept101()
-		msgs := readAsync(dialed(t, dialing))
+		sc, c := dialFake(t, &DialOptions{Options: Options{CloseTimeout: time.Hour}})
+		msgs := readAsync(c)
 		sc.send(closeFrame(StatusGoingAway, ""))
 		sc.expectClose(StatusGoingAway)
 		sc.writeAfterClose(16 << 20)
@@ -2035,11 +2011,7 @@ func TestDial(t *testing.T) {
 	// and the answer may meet a closed socket, so a reset counts as a
 	// close too. Only a connection left open fails.
 	t.Run("C-32 §7.1.1 a server that keeps TCP open is closed on at the close timeout", func(t *testing.T) {
-		srv := newFakeServer(t)
-		dialing := dialAsync(testContext(t), srv.url("/"), &DialOptions{Options: Options{CloseTimeout: 100 * time.Millisecond}})
-		sc := srv.accept()
-		sc.accept101()
-		c := dialed(t, dialing)
+		sc, c := dialFake(t, &DialOptions{Options: Options{CloseTimeout: 100 * time.Millisecond}})
 		closed := make(chan error, 1)
 		go func() { closed <- c.Close(StatusNormal, "") }()
 		sc.expectClose(StatusNormal)
