@@ -852,16 +852,16 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // round trip on loopback: a deadline set less than an eighth of the
 // timeout ago is kept, so the ping comes after 3/8 to 1/2 of the timeout.
 //
-// And before a read that may wait, it sends what QueueMessage queued. A read
-// that filled all the room it had says the peer is still sending: then the
-// answers wait for a read that comes back short, and leave together.
+// And before every read of the network, which may wait, it sends what
+// QueueMessage queued: the peer may be waiting for those answers before it
+// sends anything more (§6.1, S-57). The answers to what one read brought
+// still leave together.
 type timedReader struct {
 	conn       net.Conn
 	ahead      []byte // bytes read past the handshake with it, returned first
 	timeout    time.Duration
 	ping       func()
 	beforeWait func() // sends what is queued (Conn.QueueMessage)
-	lastFull   bool   // the last read filled its buffer
 	deadline   time.Time
 }
 
@@ -871,16 +871,13 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		t.ahead = t.ahead[n:]
 		return n, nil
 	}
-	if !t.lastFull {
-		t.beforeWait()
-	}
+	t.beforeWait()
 	for pinged := false; ; pinged = true {
 		if now := time.Now(); pinged || t.deadline.Sub(now) < t.timeout*3/8 {
 			t.deadline = now.Add(t.timeout / 2)
 			t.conn.SetReadDeadline(t.deadline)
 		}
 		n, err := t.conn.Read(p)
-		t.lastFull = n == len(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
