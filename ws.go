@@ -478,9 +478,9 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	}
 	// Steps 8 and 9: the offered subprotocols and extensions must follow
 	// their grammar (§4.3, §9.1, S-71), even though this server uses no
-	// extension.
-	for _, p := range listTokens(r.Header, "Sec-WebSocket-Protocol") {
-		if !isToken(p) {
+	// extension. Each line is a list of one or more (1#token).
+	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
+		if !isTokenList(line) {
 			return refused(http.StatusBadRequest, "Sec-WebSocket-Protocol is not a list of tokens")
 		}
 	}
@@ -641,6 +641,21 @@ func listTokens(h http.Header, name string) []string {
 	return tokens
 }
 
+// isTokenList reports whether line is a list of one or more tokens
+// (1#token), whose empty items do not count (RFC 2616 §2.1, "#rule").
+func isTokenList(line string) bool {
+	n := 0
+	for t := range strings.SplitSeq(line, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			if !isToken(t) {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
 // validExtensions checks the extension offers against the grammar of §9.1:
 //
 //	extension-list  = 1#extension
@@ -652,10 +667,12 @@ func listTokens(h http.Header, name string) []string {
 // either is not a token, and is refused either way.
 func validExtensions(lines []string) bool {
 	for _, line := range lines {
+		n := 0 // extensions on this line: one or more (1#extension)
 		for ext := range strings.SplitSeq(line, ",") {
 			if strings.TrimSpace(ext) == "" {
 				continue // an empty list item (RFC 2616 §2.1)
 			}
+			n++
 			parts := strings.Split(ext, ";")
 			if !isToken(strings.TrimSpace(parts[0])) {
 				return false
@@ -670,6 +687,9 @@ func validExtensions(lines []string) bool {
 					return false
 				}
 			}
+		}
+		if n == 0 {
+			return false
 		}
 	}
 	return true

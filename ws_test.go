@@ -97,6 +97,11 @@ func TestHandshake(t *testing.T) {
 		{name: "S-17 §4.2.2 unknown resource", edits: edits(requestLine("GET /nope HTTP/1.1")), statuses: []int{404}},
 		{name: "S-71 §9.1 Sec-WebSocket-Extensions ;=", edits: edits(set("Sec-WebSocket-Extensions", ";=")), statuses: []int{400}},
 		{name: "S-71 §9.1 quoted parameter value not a token", edits: edits(set("Sec-WebSocket-Extensions", `permessage-deflate; client_max_window_bits="1 5"`)), statuses: []int{400}},
+		// 1#element: a list of one or more, empty items aside (RFC 2616 §2.1).
+		{name: "S-71 §9.1 Sec-WebSocket-Extensions empty", edits: edits(set("Sec-WebSocket-Extensions", "")), statuses: []int{400}},
+		{name: "S-71 §9.1 Sec-WebSocket-Extensions only commas", edits: edits(set("Sec-WebSocket-Extensions", " , ,")), statuses: []int{400}},
+		{name: "S-01 §4.2.1 Sec-WebSocket-Protocol empty", edits: edits(set("Sec-WebSocket-Protocol", "")), statuses: []int{400}},
+		{name: "S-01 §4.2.1 Sec-WebSocket-Protocol only commas", edits: edits(set("Sec-WebSocket-Protocol", ",")), statuses: []int{400}},
 	}
 	for _, tc := range refusals {
 		t.Run(tc.name, func(t *testing.T) {
