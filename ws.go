@@ -227,6 +227,9 @@ type Options struct {
 	OnFrame func(Frame)
 }
 
+// defaultIdleTimeout is the IdleTimeout of Options that leave it zero.
+const defaultIdleTimeout = time.Minute
+
 // A HandshakeError reports an opening handshake that failed. Upgrade
 // returns one when it refused the request: the client got an HTTP
 // response with Status and Reason, and no WebSocket. Dial returns one when
@@ -259,12 +262,16 @@ type DialOptions struct {
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL: the client's
 // side of the opening handshake (§4.1). It connects (over TLS for wss,
-// §10.6), sends the handshake and checks the server's answer; ctx bounds
-// all of it. The Conn it returns is a client's: it masks what it sends.
+// §10.6), sends the handshake and checks the server's answer. ctx bounds
+// all of it, and so does the idle timeout (Options.IdleTimeout), as it
+// bounds every wait on the peer. The Conn it returns is a client's: it
+// masks what it sends.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &DialOptions{}
 	}
+	ctx, cancel := context.WithTimeout(ctx, orDefault(opts.IdleTimeout, defaultIdleTimeout))
+	defer cancel()
 	u, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -278,11 +285,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	// ctx bounds the handshake: its deadline, or its cancellation,
-	// interrupts whatever read or write is waiting.
-	if deadline, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(deadline)
-	}
+	// ctx bounds the handshake: when it ends, by its deadline or by
+	// cancellation, whatever read or write is waiting is interrupted.
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	c, err := clientHandshake(nc, u, opts)
 	if !stop() {
@@ -296,7 +300,9 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 }
 
 // parseURL checks a WebSocket URI (§3, C-01, C-02): the scheme ws or wss,
-// a host, and no fragment.
+// a host, and no user name or fragment, which its grammar has no room for:
+//
+//	ws-URI = "ws:" "//" host [ ":" port ] path [ "?" query ]
 func parseURL(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	switch {
@@ -306,6 +312,8 @@ func parseURL(rawURL string) (*url.URL, error) {
 		return nil, fmt.Errorf("websocket: %q is not a ws:// or wss:// URL (§3)", rawURL)
 	case u.Host == "" || u.Hostname() == "":
 		return nil, fmt.Errorf("websocket: %q names no host (§3)", rawURL)
+	case u.User != nil:
+		return nil, fmt.Errorf("websocket: %q has user information; a WebSocket URI has none (§3)", rawURL)
 	case u.Fragment != "" || strings.Contains(rawURL, "#"):
 		return nil, fmt.Errorf("websocket: %q has a fragment; a WebSocket URI has none (§3)", rawURL)
 	}
@@ -339,6 +347,10 @@ func dialTransport(ctx context.Context, u *url.URL, config *tls.Config) (net.Con
 	return tc, nil
 }
 
+// maxResponseHead is the most a client reads of the server's answer to
+// its handshake, up to the blank line that ends the headers.
+const maxResponseHead = 16 << 10
+
 // clientHandshake sends the client's opening handshake (§4.1) and checks
 // the server's answer, rule by rule; any other answer fails the
 // connection.
@@ -367,12 +379,18 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 		return nil, err
 	}
 
-	br := bufio.NewReader(nc)
+	// The answer's head is bounded, as the server bounds the request's
+	// (§10.4): a server that never ends its headers must not fill memory.
+	// The body of a refusal is never read: the connection closes with it.
+	head := &io.LimitedReader{R: nc, N: maxResponseHead}
+	br := bufio.NewReader(head)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil && head.N == 0 {
+		return nil, fmt.Errorf("websocket: the server's answer has more than %d bytes of headers (§10.4)", maxResponseHead)
+	}
 	if err != nil {
 		return nil, err
 	}
-	resp.Body.Close()
 	failed := func(reason string) (*Conn, error) {
 		return nil, &HandshakeError{Status: resp.StatusCode, Reason: reason}
 	}
@@ -793,7 +811,7 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 		subprotocol:  subprotocol,
 		maxMessage:   min(orDefault(opts.MaxMessage, 1<<20), math.MaxInt),
 		maxFragments: orDefault(opts.MaxFragments, 1<<17),
-		idleTimeout:  orDefault(opts.IdleTimeout, time.Minute),
+		idleTimeout:  orDefault(opts.IdleTimeout, defaultIdleTimeout),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
 		reading:      make(chan struct{}, 1),
 		closed:       make(chan struct{}),

@@ -1306,6 +1306,7 @@ func TestDial(t *testing.T) {
 		{name: "C-02 §3 a wss URL without a host", url: "wss://"},
 		{name: "C-02 §3 a port without a host", url: "ws://:{port}/"},
 		{name: "C-02 §3 not a URL", url: "ws://{addr}/%zz"},
+		{name: "C-02 §3 user information", url: "ws://user:pw@{addr}/"},
 		{name: "C-15 §4.1 a subprotocol offered twice", url: "ws://{addr}/", offer: []string{"chat", "chat"}},
 		{name: "C-15 §4.1 a subprotocol that is not a token", url: "ws://{addr}/", offer: []string{"a b"}},
 		{name: "C-15 §4.1 an empty subprotocol", url: "ws://{addr}/", offer: []string{""}},
@@ -1568,6 +1569,42 @@ func TestDial(t *testing.T) {
 			}
 		}
 	})
+	t.Run("§4.1 the idle timeout bounds a handshake whose context has no deadline", func(t *testing.T) {
+		srv := newFakeServer(t)
+		dialing := dialAsync(context.Background(), srv.url("/"), &DialOptions{Options: Options{IdleTimeout: 100 * time.Millisecond}})
+		sc := srv.accept()
+		if r := await(t, dialing); !errors.Is(r.err, context.DeadlineExceeded) {
+			t.Errorf("Dial: %v, want an error that is context.DeadlineExceeded", r.err)
+		}
+		sc.expectEOF()
+	})
+	// §10.4: the answer's head, up to its blank line, is read up to
+	// maxResponseHead bytes and no further, like the server's request head.
+	for _, tc := range []struct {
+		size int // of the answer's head
+		ok   bool
+	}{{maxResponseHead - 1, true}, {maxResponseHead, true}, {maxResponseHead + 1, false}} {
+		t.Run(fmt.Sprintf("§10.4 an answer with a head of %d bytes", tc.size), func(t *testing.T) {
+			srv := newFakeServer(t)
+			dialing := dialAsync(testContext(t), srv.url("/"), nil)
+			sc := srv.accept()
+			lines := []string{"Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Accept: " + acceptFor(sc.req.Header.Get("Sec-WebSocket-Key")), "X-Pad: "}
+			lines[3] += strings.Repeat("a", tc.size-len(response("101 Switching Protocols", lines...)))
+			sc.write([]byte(response("101 Switching Protocols", lines...)))
+			r := await(t, dialing)
+			switch {
+			case tc.ok && r.err != nil:
+				t.Fatalf("Dial: %v", r.err)
+			case tc.ok:
+				r.c.abort()
+			case r.err == nil:
+				r.c.abort()
+				t.Fatal("Dial succeeded")
+			case !strings.Contains(r.err.Error(), "bytes of headers"):
+				t.Fatalf("Dial: %v, want the answer refused for its size", r.err)
+			}
+		})
+	}
 	t.Run("§4.1 cancelling the context stops the handshake", func(t *testing.T) {
 		srv := newFakeServer(t)
 		ctx, cancel := context.WithCancel(testContext(t))
