@@ -544,16 +544,19 @@ func checkOrigin(r *http.Request, allowed []string) *HandshakeError {
 			return nil
 		}
 	}
-	// The server's own origin: the host and port the request was sent to.
-	// The scheme is not compared, as a proxy may have ended TLS before us.
-	serverScheme := "http"
-	if r.TLS != nil {
-		serverScheme = "https"
-	}
-	if u, err := url.Parse(origin); err == nil && strings.EqualFold(withPort(u.Host, u.Scheme), withPort(r.Host, serverScheme)) {
+	if u, err := url.Parse(origin); err == nil && isOwnOrigin(u, r.Host) {
 		return nil
 	}
 	return &HandshakeError{Status: http.StatusForbidden, Reason: "origin " + origin + " is not allowed"}
+}
+
+// isOwnOrigin reports whether origin is the server's own: the host and
+// port of host, the request's Host header. The scheme is not compared, as
+// a proxy may have ended TLS before us; for the same reason, a Host with
+// no port is on the default port of whichever scheme the client used, and
+// an origin on its own scheme's default port matches it.
+func isOwnOrigin(origin *url.URL, host string) bool {
+	return strings.EqualFold(withPort(origin.Host, origin.Scheme), withPort(host, origin.Scheme))
 }
 
 // withPort returns host with its port: the scheme's default if it has none

@@ -91,6 +91,7 @@ func TestHandshake(t *testing.T) {
 		{name: "S-01 §4.2.1 Sec-WebSocket-Protocol not a list of tokens", edits: edits(set("Sec-WebSocket-Protocol", "chat echo")), statuses: []int{400}},
 		{name: "S-15 §4.2.2 cross-site Origin", edits: edits(set("Origin", "http://evil.example")), statuses: []int{403}},
 		{name: "S-15 §4.2.2 Origin on another port of the host", edits: edits(set("Origin", "http://127.0.0.1")), statuses: []int{403}},
+		{name: "S-15 §4.2.2 Origin on port 8443, Host with no port", edits: edits(set("Host", "app.example"), set("Origin", "https://app.example:8443")), statuses: []int{403}},
 		{name: "S-16 §10.2 allow-list, Origin null", opts: appOnly, edits: edits(set("Origin", "null")), statuses: []int{403}},
 		{name: "S-16 §10.2 allow-list, another origin", opts: appOnly, edits: edits(set("Origin", "https://other.example")), statuses: []int{403}},
 		{name: "S-16 §10.2 allow-list, same host but http", opts: appOnly, edits: edits(set("Origin", "http://app.example")), statuses: []int{403}},
@@ -132,6 +133,10 @@ func TestHandshake(t *testing.T) {
 		{name: "S-12 §11.3.4 Protocol on two lines", opts: onlyEcho, edits: edits(add("Sec-WebSocket-Protocol: x", "Sec-WebSocket-Protocol: echo")), protocol: []string{"echo"}},
 		{name: "S-13 §4.2.1 lower-case names, any order, unknown header", edits: edits(add("X-Junk: 1"), lowerCaseReversed)},
 		{name: "S-15 §4.2.2 same Origin, upper-case scheme", edits: edits(set("Origin", "HTTP://{host}"))},
+		// Behind a proxy that ended TLS: the page is https, the request
+		// plain, and Host names no port.
+		{name: "S-15 §4.2.2 https Origin, Host with no port", edits: edits(set("Host", "app.example"), set("Origin", "https://app.example"))},
+		{name: "S-15 §4.2.2 http Origin, Host with no port", edits: edits(set("Host", "app.example"), set("Origin", "http://app.example"))},
 		{name: "S-16 §10.2 allow-listed Origin", opts: appOnly, edits: edits(set("Origin", "https://app.example"))},
 		{name: "S-16 §10.2 allow-listed Origin, any case", opts: appOnly, edits: edits(set("Origin", "HTTPS://APP.EXAMPLE"))},
 		{name: "S-16 §10.2 allow-list keeps the same origin", opts: appOnly, edits: edits(set("Origin", "http://{host}"))},
