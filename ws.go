@@ -300,7 +300,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 }
 
 // parseURL checks a WebSocket URI (§3, C-01, C-02): the scheme ws or wss,
-// a host, and no user name or fragment, which its grammar has no room for:
+// a host, and no user information or fragment, which its grammar has no
+// room for:
 //
 //	ws-URI = "ws:" "//" host [ ":" port ] path [ "?" query ]
 func parseURL(rawURL string) (*url.URL, error) {
