@@ -222,13 +222,18 @@ type frameRecorder struct {
 }
 
 // record keeps a frame read from the peer. Frames this end sends are not
-// kept: the page sees those as the messages they are.
+// kept: the page sees those as the messages they are. A message's first
+// frame starts the record afresh: control frames read before it, such as
+// the pongs a browser sends to this server's pings, belong to no message.
 func (r *frameRecorder) record(f Frame) {
 	if f.Sent {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if f.Opcode == OpText || f.Opcode == OpBinary {
+		r.frames, r.dropped = r.frames[:0], 0
+	}
 	if len(r.frames) < maxInspected {
 		r.frames = append(r.frames, inspect(f))
 	} else {

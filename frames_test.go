@@ -119,6 +119,16 @@ func TestJSONEchoFrames(t *testing.T) {
 		c.bye()
 	})
 
+	t.Run("a pong between messages is not shown", func(t *testing.T) {
+		// A browser answers the server's pings by itself (§5.5.2); such a
+		// pong, read before the message, belongs to no message.
+		c := dial(t, app.Server, "/websocket")
+		c.sendWithKey(exampleKey, pong("unsolicited"), text(pageMessage))
+		_, seen := c.readReplyFrames()
+		checkFrames(t, seen, wantFrame(text(pageMessage), exampleKey))
+		c.bye()
+	})
+
 	t.Run("more fragments than a reply shows", func(t *testing.T) {
 		// A reply shows at most maxInspected frames, and says how many
 		// more there were: the reply to a message in thousands of
