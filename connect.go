@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -144,7 +145,7 @@ func report(err error, stderr io.Writer) int {
 }
 
 // printMessages prints every message c receives: text as it is, on a line
-// of its own, binary as a hex dump of its first bytes. It returns the
+// of its own, but for its control characters (printable), binary as a hex dump of its first bytes. It returns the
 // error that ended the connection.
 func printMessages(c *Conn, stdout io.Writer) error {
 	for {
@@ -153,7 +154,7 @@ func printMessages(c *Conn, stdout io.Writer) error {
 			return err
 		}
 		if op == OpText {
-			fmt.Fprintf(stdout, "%s\n", msg)
+			fmt.Fprintf(stdout, "%s\n", printable(msg))
 			continue
 		}
 		fmt.Fprintf(stdout, "[binary message, %d bytes]\n%s", len(msg), hex.Dump(msg[:min(len(msg), dumpBytes)]))
@@ -161,4 +162,25 @@ func printMessages(c *Conn, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "[... %d more bytes]\n", len(msg)-dumpBytes)
 		}
 	}
+}
+
+// printable returns text with the control characters that a terminal
+// would act on written out as escapes: all of C0 but newline and tab,
+// DEL, and C1. A server's message is shown, never obeyed: it cannot
+// retitle or clear the terminal, move its cursor, or set its clipboard.
+func printable(text []byte) string {
+	var b strings.Builder
+	for _, r := range string(text) {
+		switch {
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7F:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r < 0xA0:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

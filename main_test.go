@@ -982,6 +982,25 @@ func TestConnect(t *testing.T) {
 		}
 	})
 
+	t.Run("control characters from the server are shown, not obeyed", func(t *testing.T) {
+		// Retitle the terminal, clear it, return to the start of the
+		// line, and a C1 CSI: each comes out as an escape. Newlines, tabs
+		// and the rest of the text come out as they are.
+		_, srv := newAppServer(t, Options{}, func(c *Conn) error {
+			c.WriteMessage(OpText, []byte("a\x1b]0;pwned\a b\x1b[2J c\r d\x7f e\u009b31m\nf\tκόσμε"))
+			_, _, err := c.ReadMessage()
+			return err
+		})
+		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
+		p.input("")
+		if err := p.wait(t); err != nil {
+			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+		}
+		if want := `a\x1b]0;pwned\x07 b\x1b[2J c\x0d d\x7f e\u009b31m` + "\nf\tκόσμε\n"; p.stdout.String() != want {
+			t.Errorf("stdout %q, want %q", p.stdout, want)
+		}
+	})
+
 	// §7.1.2: once the client has sent its Close, it still reads, and
 	// prints, what the server sent before it read that Close, until its
 	// answer. Here they are sent after the Close arrived: to the client,
