@@ -74,11 +74,15 @@ func bit(set bool) int {
 //
 // It logs what net/http parsed: the request line, Host, and the other
 // headers with their names in Go's canonical form (Sec-Websocket-Key for
-// Sec-WebSocket-Key); HTTP itself ignores the case of header names.
+// Sec-WebSocket-Key); HTTP itself ignores the case of header names. The
+// values of credentials are left out.
 func (s *server) traceHandshake(r *http.Request, next func(Frame)) func(Frame) {
 	headers := []any{slog.String("Host", r.Host)}
 	for _, name := range slices.Sorted(maps.Keys(r.Header)) {
 		for _, value := range r.Header[name] {
+			if slices.Contains(credentials, name) {
+				value = "[redacted]"
+			}
 			headers = append(headers, slog.String(name, value))
 		}
 	}
@@ -86,6 +90,11 @@ func (s *server) traceHandshake(r *http.Request, next func(Frame)) func(Frame) {
 		"request", r.Method+" "+r.RequestURI+" "+r.Proto, slog.Group("header", headers...))
 	return both(traceFrames(s.log, r.RemoteAddr), next)
 }
+
+// credentials are the request headers whose values -trace does not log: a
+// log is read by more people, and kept longer, than a visitor's cookies
+// and passwords are meant for.
+var credentials = []string{"Authorization", "Cookie", "Proxy-Authorization"}
 
 // traceResponse logs the server's answer to the handshake (§4.2.2). Upgrade
 // writes a 101 itself on the connection it takes over, so this rebuilds it

@@ -172,7 +172,7 @@ func TestTrace(t *testing.T) {
 		s.trace = true // as -trace does
 		return s.routes()
 	})
-	c := dial(t, app.Server, "/echo", "Sec-WebSocket-Protocol: chat")
+	c := dial(t, app.Server, "/echo", "Sec-WebSocket-Protocol: chat", "Cookie: session=s3cret", "Authorization: Bearer t0ken")
 	remote := c.nc.LocalAddr().String()
 
 	// §5.7: masked "Hello" (S-37), then "Hel" and "lo" in two fragments
@@ -209,10 +209,11 @@ func TestTrace(t *testing.T) {
 	}
 
 	// The request, as net/http parsed it: its header names are in Go's
-	// canonical form.
+	// canonical form. Credentials are not logged.
 	wantRequest := logEntry{"msg": "handshake request", "request": "GET /echo HTTP/1.1", "header": map[string]any{
 		"Host": app.Listener.Addr().String(), "Upgrade": "websocket", "Connection": "Upgrade",
 		"Sec-Websocket-Key": sampleKey, "Sec-Websocket-Version": "13", "Sec-Websocket-Protocol": "chat",
+		"Cookie": "[redacted]", "Authorization": "[redacted]",
 	}}
 	if fmt.Sprint(lines[0]) != fmt.Sprint(wantRequest) {
 		t.Errorf("request logged as\n%v\nwant\n%v", lines[0], wantRequest)
