@@ -480,9 +480,11 @@ func (s *server) openConns() int {
 // headerSize is the size of r's head as a client sends it that writes each
 // header line as "Name: value": the request line, the header lines, Host
 // among them, and the empty line that ends the head. net/http keeps no
-// count of the bytes it read, so this counts what it parsed; the spaces a
-// client may add around values are the only bytes not counted, and
-// net/http's own MaxHeaderBytes bounds those.
+// count of the bytes it read, so this counts what it parsed. Two things go
+// uncounted: the spaces a client may add around values, and the Host line
+// of a request whose target is an absolute URL (GET http://host/echo),
+// which net/http drops unseen (RFC 9112 §3.2.2); net/http's own
+// MaxHeaderBytes bounds both.
 func headerSize(r *http.Request) int {
 	n := len(r.Method) + len(" ") + len(r.RequestURI) + len(" ") + len(r.Proto) + len("\r\n")
 	if r.Host != "" {
