@@ -708,6 +708,33 @@ func (p *cdpPage) close() {
 	}
 }
 
+// TestBrowserReplacedSocket: a page back from the back/forward cache
+// connects again while its old socket's close is still on its way. That
+// close must not make the page say "closed" over the new socket, which
+// goes on working.
+func TestBrowserReplacedSocket(t *testing.T) {
+	chromium := findBrowser(t)
+	app := startApp(t, Options{}, nil)
+	_, page := openPage(t, chromium, app.URL+"/")
+
+	state := page.eval(`new Promise((resolve) => {
+		const old = socket;
+		connect();
+		old.addEventListener("close", () => setTimeout(() => resolve(stateEl.dataset.state), 0));
+		old.close(1000, "replaced");
+	})`)
+	if state == "closed" {
+		t.Fatalf("after the replaced socket closed, #state is %q, want the new socket's", state)
+	}
+	if state := page.eval(untilOpen); state != "open" {
+		t.Fatalf("#state reads %q, want %q", state, "open")
+	}
+	page.click("#send")
+	if entry := page.evalEntry(1); !strings.HasPrefix(entry.Text, "I have received this message from you : Sent from my browser!") {
+		t.Errorf("the new socket's first answer reads %q", entry.Text)
+	}
+}
+
 // TestBrowserFrameInspector sends from the page a short message and one of
 // 200 bytes, and finds each frame drawn as the diagram of §5.2, every field
 // in its place: the opcode, the MASK bit a browser must set (§5.1, §5.3),
