@@ -1335,8 +1335,8 @@ func (c *Conn) WriteMessage(op Opcode, p []byte) error {
 
 // QueueMessage is WriteMessage for a conversation that answers what it
 // reads: the frame joins a queue that goes out in one write with the next
-// WriteMessage or Flush, or as soon as the goroutine that reads has to wait
-// for the network. A peer that sends several messages at once then gets
+// WriteMessage or Flush, or as soon as the goroutine that reads goes to the
+// network for more. A peer that sends several messages at once then gets
 // its answers in one write, not one write each. Queue from the goroutine
 // that reads, or Flush.
 func (c *Conn) QueueMessage(op Opcode, p []byte) error {
@@ -1373,9 +1373,9 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 // If it cannot be sent, the wait that follows times out anyway.
 func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 
-// flushBeforeWait sends the queue before the reader waits for the network:
-// what is queued answers what was read, and the peer may be waiting for
-// it. timedReader calls it.
+// flushBeforeWait sends the queue before the reader goes to the network,
+// where it may wait: what is queued answers what was read, and the peer
+// may be waiting for it. timedReader calls it.
 func (c *Conn) flushBeforeWait() {
 	if c.queued.Load() {
 		c.Flush()
