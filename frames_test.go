@@ -246,7 +246,7 @@ func TestTrace(t *testing.T) {
 		// the HTTP error it got.
 		c := connect(t, app.Server, handshakeRequest(app.Listener.Addr().String(), "/echo", "Origin: http://evil.example"))
 		line := app.logs.waitFor(t, "handshake response 403", func(line string) bool {
-			return strings.Contains(line, `"handshake response"`) && strings.Contains(line, "403")
+			return strings.Contains(line, `"handshake response"`) && strings.Contains(line, `"status":"403 Forbidden"`)
 		})
 		var e logEntry
 		if err := json.Unmarshal([]byte(line), &e); err != nil {
