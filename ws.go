@@ -808,8 +808,6 @@ type Conn struct {
 // and of br, the buffered reader that read the handshake (Dial then makes
 // it a client's).
 func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
-	// The handshake had deadlines of its own; the WebSocket keeps its own.
-	nc.SetDeadline(time.Time{})
 	c := &Conn{
 		nc:           nc,
 		subprotocol:  subprotocol,
@@ -822,6 +820,14 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 		onFrame:      opts.OnFrame,
 	}
 	c.in = &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping, beforeWait: c.flushBeforeWait}
+	// The handshake had deadlines of its own; the WebSocket keeps its own.
+	// The first wait's is set here, on the goroutine that did the
+	// handshake: a new deadline is the deepest call an idle connection
+	// would make (into the runtime's timers), and without it the goroutine
+	// that waits for the first message keeps its first, 2 KiB, stack
+	// (README, "Memory").
+	nc.SetWriteDeadline(time.Time{})
+	c.in.setDeadline(true)
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
 	// br itself, and its 4 KiB buffer, go back to whoever lent them.
@@ -854,9 +860,16 @@ func (c *Conn) awaitFrame() error {
 		}
 		c.in.ahead = c.first[:n]
 	}
+	c.borrowReader()
+	return nil
+}
+
+// borrowReader takes a buffered reader from the pool, to read the frames
+// now arriving through it. It is a function of its own to keep
+// awaitFrame, on the stack of every idle wait, small.
+func (c *Conn) borrowReader() {
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.in)
-	return nil
 }
 
 // idle gives the buffered reader back once it holds nothing more.
@@ -915,15 +928,22 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	}
 	t.beforeWait()
 	for pinged := false; ; pinged = true {
-		if now := time.Now(); pinged || t.deadline.Sub(now) < t.timeout*3/8 {
-			t.deadline = now.Add(t.timeout / 2)
-			t.conn.SetReadDeadline(t.deadline)
-		}
+		t.setDeadline(pinged)
 		n, err := t.conn.Read(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
 		t.ping()
+	}
+}
+
+// setDeadline sets the next read's deadline half the timeout ahead,
+// unless one was set less than an eighth of the timeout ago, or always
+// when force is set: after a ping, the new deadline is the pong's.
+func (t *timedReader) setDeadline(force bool) {
+	if now := time.Now(); force || t.deadline.Sub(now) < t.timeout*3/8 {
+		t.deadline = now.Add(t.timeout / 2)
+		t.conn.SetReadDeadline(t.deadline)
 	}
 }
 
@@ -1169,30 +1189,46 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 // rules are ReadMessage's (§5.4, §5.6, §6.2).
 func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	c.reading <- struct{}{}
-	defer func() { <-c.reading }()
-	defer c.recoverReader(&err)
+	defer c.endRead(&err)
 	if c.readErr != nil {
 		return 0, dst, c.readErr
 	}
-	m := message{buf: dst, start: len(dst), checked: len(dst)}
-	if err := c.assemble(&m); err != nil {
+	// An idle connection waits here, and not deep in the frame reader:
+	// the shallower the wait, the smaller the goroutine's stack can stay
+	// (README, "Memory").
+	err = c.awaitFrame()
+	if err == nil {
+		op, msg, err = c.readMessage(dst)
+	}
+	if err != nil {
 		c.readErr = c.finish(err)
 		return 0, dst, c.readErr
 	}
-	c.idle()
-	return m.op, m.buf, nil
+	return op, msg, nil
 }
 
-// recoverReader turns a panic in the reader, which would be a bug in this
-// file, into the reader's last error, and drops the connection: one
-// connection's bug must neither crash the server nor leave the connection
-// open for Close to read the same bytes again.
-func (c *Conn) recoverReader(err *error) {
+// endRead gives the slot of reading back. It also turns a panic in the
+// reader, which would be a bug in this file, into the reader's last error,
+// and drops the connection: one connection's bug must neither crash the
+// server nor leave the connection open for Close to read the same bytes
+// again.
+func (c *Conn) endRead(err *error) {
 	if p := recover(); p != nil {
 		c.readErr = fmt.Errorf("websocket: bug in the reader: %v\n%s", p, debug.Stack())
 		c.abort()
 		*err = c.readErr
 	}
+	<-c.reading
+}
+
+// readMessage reads the message whose first bytes awaitFrame saw arrive.
+func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
+	m := message{buf: dst, start: len(dst), checked: len(dst)}
+	if err := c.assemble(&m); err != nil {
+		return 0, dst, err
+	}
+	c.idle()
+	return m.op, m.buf, nil
 }
 
 // A message is a data message being reassembled from its frames (§5.4).
@@ -1626,7 +1662,6 @@ func (c *Conn) awaitClose() {
 	select {
 	case c.reading <- struct{}{}:
 		c.drainUntilClose()
-		<-c.reading
 	case <-c.closed:
 	}
 	<-c.closed
@@ -1635,10 +1670,10 @@ func (c *Conn) awaitClose() {
 // drainUntilClose reads until the peer's Close arrives, answering pings and
 // dropping data frames: this end has said goodbye, so no message will be
 // delivered, but the peer may still send some before its Close (§5.5.1,
-// §7.1.2). It returns the reader's last error. The caller holds the
-// reading slot.
+// §7.1.2). It returns the reader's last error. The caller has taken the
+// slot of reading; drainUntilClose gives it back.
 func (c *Conn) drainUntilClose() (err error) {
-	defer c.recoverReader(&err)
+	defer c.endRead(&err)
 	for c.readErr == nil {
 		h, err := c.nextHeader()
 		if err == nil && h.opcode.isControl() {
