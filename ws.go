@@ -777,13 +777,8 @@ type Conn struct {
 	control [maxControlPayload]byte // the payload of the latest control frame
 	readErr error                   // once set, the connection is over for the reader
 
-	// For OnFrame: the last header read, and its payload's first bytes as
-	// they arrived; the first bytes of a frame written, as sent.
-	onFrame   func(Frame)
-	headerIn  []byte
-	wireIn    []byte
-	tracedIn  [maxHeaderSize + TracedBytes]byte
-	tracedOut [TracedBytes]byte // the writer's
+	onFrame func(Frame)
+	trace   *traceState // with onFrame only
 
 	// The writer's state: one frame at a time.
 	writeMu       sync.Mutex
@@ -804,6 +799,18 @@ type Conn struct {
 	closed    chan struct{} // closed once the TCP connection is
 }
 
+// A traceState is what OnFrame is shown of the frames besides their
+// header fields: the last header read, and its payload's first bytes as
+// they arrived; the first bytes of a frame written, as sent. Only a Conn
+// with OnFrame has one: an idle connection that nobody watches carries
+// none of it.
+type traceState struct {
+	headerIn []byte
+	wireIn   []byte
+	in       [maxHeaderSize + TracedBytes]byte
+	out      [TracedBytes]byte // the writer's
+}
+
 // newConn makes a server's Conn of a connection taken over from net/http,
 // and of br, the buffered reader that read the handshake (Dial then makes
 // it a client's).
@@ -819,7 +826,10 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 		closed:       make(chan struct{}),
 		onFrame:      opts.OnFrame,
 	}
-	c.in = &timedReader{conn: nc, timeout: c.idleTimeout, ping: c.ping, beforeWait: c.flushBeforeWait}
+	if c.onFrame != nil {
+		c.trace = new(traceState)
+	}
+	c.in = &timedReader{c: c}
 	// The handshake had deadlines of its own; the WebSocket keeps its own.
 	// The first wait's is set here, on the goroutine that did the
 	// handshake: a new deadline is the deepest call an idle connection
@@ -912,12 +922,9 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // sends anything more (§6.1, S-57). The answers to what one read brought
 // still leave together.
 type timedReader struct {
-	conn       net.Conn
-	ahead      []byte // bytes read past the handshake with it, returned first
-	timeout    time.Duration
-	ping       func()
-	beforeWait func() // sends what is queued (Conn.QueueMessage)
-	deadline   time.Time
+	c        *Conn  // whose connection it reads, and who pings and sends
+	ahead    []byte // bytes read past the handshake with it, returned first
+	deadline time.Time
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -926,14 +933,14 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		t.ahead = t.ahead[n:]
 		return n, nil
 	}
-	t.beforeWait()
+	t.c.flushBeforeWait()
 	for pinged := false; ; pinged = true {
 		t.setDeadline(pinged)
-		n, err := t.conn.Read(p)
+		n, err := t.c.nc.Read(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
-		t.ping()
+		t.c.ping()
 	}
 }
 
@@ -941,9 +948,10 @@ func (t *timedReader) Read(p []byte) (int, error) {
 // unless one was set less than an eighth of the timeout ago, or always
 // when force is set: after a ping, the new deadline is the pong's.
 func (t *timedReader) setDeadline(force bool) {
-	if now := time.Now(); force || t.deadline.Sub(now) < t.timeout*3/8 {
-		t.deadline = now.Add(t.timeout / 2)
-		t.conn.SetReadDeadline(t.deadline)
+	timeout := t.c.idleTimeout
+	if now := time.Now(); force || t.deadline.Sub(now) < timeout*3/8 {
+		t.deadline = now.Add(timeout / 2)
+		t.c.nc.SetReadDeadline(t.deadline)
 	}
 }
 
@@ -1030,12 +1038,12 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 		copy(h.key[:], b[size-4:size])
 	}
 	if c.onFrame != nil {
-		c.headerIn = append(c.tracedIn[:0], b[:size]...)
+		c.trace.headerIn = append(c.trace.in[:0], b[:size]...)
 	}
 	c.br.Discard(size)
 	err = c.checkHeader(h)
 	if err != nil && c.onFrame != nil {
-		c.wireIn = nil
+		c.trace.wireIn = nil
 		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
 	}
 	return h, err
@@ -1097,7 +1105,7 @@ func (c *Conn) handleControl(h frameHeader) error {
 		return err
 	}
 	if c.onFrame != nil {
-		c.wireIn = append(c.headerIn[len(c.headerIn):], p[:min(len(p), TracedBytes)]...)
+		c.trace.wireIn = append(c.trace.headerIn[len(c.trace.headerIn):], p[:min(len(p), TracedBytes)]...)
 	}
 	if h.masked {
 		maskBytes(h.key, 0, p)
@@ -1161,9 +1169,9 @@ const TracedBytes = 64
 // traceIn shows OnFrame a frame that was read, with its payload.
 func (c *Conn) traceIn(h frameHeader, payload []byte) {
 	c.onFrame(Frame{
-		Header: c.headerIn, Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
+		Header: c.trace.headerIn, Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
 		Masked: h.masked, Key: h.key, Length: h.length,
-		Payload: payload[:min(len(payload), TracedBytes)], Wire: c.wireIn,
+		Payload: payload[:min(len(payload), TracedBytes)], Wire: c.trace.wireIn,
 	})
 }
 
@@ -1302,7 +1310,7 @@ const minGrowth = 64 << 10
 func (c *Conn) readPayload(h frameHeader, m *message) error {
 	pos := 0 // in the masking key
 	if c.onFrame != nil {
-		c.wireIn = c.headerIn[len(c.headerIn):]
+		c.trace.wireIn = c.trace.headerIn[len(c.trace.headerIn):]
 	}
 	for remaining := int(h.length); remaining > 0; {
 		if len(m.buf) == cap(m.buf) {
@@ -1313,8 +1321,8 @@ func (c *Conn) readPayload(h frameHeader, m *message) error {
 		}
 		room := m.buf[len(m.buf):min(cap(m.buf), len(m.buf)+remaining)]
 		n, err := c.br.Read(room)
-		if c.onFrame != nil && len(c.wireIn) < TracedBytes {
-			c.wireIn = append(c.wireIn, room[:min(n, TracedBytes-len(c.wireIn))]...)
+		if c.onFrame != nil && len(c.trace.wireIn) < TracedBytes {
+			c.trace.wireIn = append(c.trace.wireIn, room[:min(n, TracedBytes-len(c.trace.wireIn))]...)
 		}
 		if h.masked {
 			pos = maskBytes(h.key, pos, room[:n])
@@ -1547,7 +1555,7 @@ func (c *Conn) traceOut(op Opcode, header, p []byte, key *[4]byte) {
 	f.Wire = f.Payload
 	if key != nil {
 		f.Masked, f.Key = true, *key
-		f.Wire = append(c.tracedOut[:0], f.Payload...)
+		f.Wire = append(c.trace.out[:0], f.Payload...)
 		maskBytes(*key, 0, f.Wire)
 	}
 	c.onFrame(f)
@@ -1694,11 +1702,11 @@ func (c *Conn) dropPayload(h frameHeader) error {
 	shown := 0
 	if c.onFrame != nil {
 		shown = int(min(h.length, TracedBytes))
-		c.wireIn = c.headerIn[len(c.headerIn):][:shown]
-		if _, err := io.ReadFull(c.br, c.wireIn); err != nil {
+		c.trace.wireIn = c.trace.headerIn[len(c.trace.headerIn):][:shown]
+		if _, err := io.ReadFull(c.br, c.trace.wireIn); err != nil {
 			return err
 		}
-		payload := append(c.control[:0], c.wireIn...)
+		payload := append(c.control[:0], c.trace.wireIn...)
 		if h.masked {
 			maskBytes(h.key, 0, payload)
 		}
