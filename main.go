@@ -308,7 +308,8 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	})
 }
 
-// talk runs one connection's conversation, then hangs up.
+// talk runs one connection's conversation, then hangs up. Its result is
+// there for the deferred hangUp to read, and to set if talk panics.
 //
 // An idle connection's goroutine waits for the next message with talk at
 // the bottom of its stack, so talk keeps little in its frame: a goroutine
