@@ -893,6 +893,89 @@ func TestIdleConnectionHoldsNoBuffer(t *testing.T) {
 	}
 }
 
+// TestIdleWait: an idle connection waits in awaitFrame, called by
+// AppendMessage itself, and not deep in the frame reader: before its
+// first message, after a message, and after control frames between
+// messages, a pong to this end's keepalive ping above all. Waiting there,
+// it holds no read buffer, and its goroutine waits shallow enough to keep
+// a 2 KiB stack (README, "Memory").
+func TestIdleWait(t *testing.T) {
+	key := [4]byte{1, 2, 3, 4}
+	peer, nc := net.Pipe()
+	defer peer.Close()
+	c := newConn(nc, bufio.NewReader(nc), "", &Options{})
+	messages := make(chan string)
+	go func() {
+		defer close(messages)
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			messages <- string(msg)
+		}
+	}()
+	go io.Copy(io.Discard, peer) // the pong that answers the ping
+	for _, tt := range []struct {
+		name string
+		send []frame
+	}{
+		{"before the first message", nil},
+		{"after a message", []frame{text("one")}},
+		{"after a pong", []frame{pong("")}},
+		{"after a ping", []frame{ping("are you there")}},
+		{"after a message in fragments with a ping between", []frame{
+			{op: OpText, payload: []byte("tw")}, ping(""), {fin: true, op: OpContinuation, payload: []byte("o")}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, f := range tt.send {
+				if _, err := peer.Write(encode(f, key)); err != nil {
+					t.Fatal(err)
+				}
+				if f.fin && !f.op.isControl() {
+					<-messages
+				}
+			}
+			waitIdle(t, "(*Conn).AppendMessage(")
+		})
+	}
+}
+
+// waitIdle waits until the goroutine that runs in the function named in
+// is blocked on the network in awaitFrame, called from AppendMessage, and
+// fails with its stack if it is blocked anywhere else.
+func waitIdle(t *testing.T, in string) {
+	t.Helper()
+	shape := []string{"(*timedReader).Read(", "(*Conn).awaitFrame(", "(*Conn).AppendMessage("}
+	deadline := time.Now().Add(testTimeout)
+	for buf := make([]byte, 1<<20); ; time.Sleep(time.Millisecond) {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if !strings.Contains(g, in) || strings.Contains(g, "[running]") || strings.Contains(g, "[runnable]") {
+				continue
+			}
+			// Callees come first: after timedReader.Read, only
+			// awaitFrame, and then AppendMessage.
+			var calls []string
+			for _, line := range strings.Split(g, "\n") {
+				if i := strings.Index(line, "(*"); i >= 0 && !strings.HasPrefix(line, "\t") {
+					calls = append(calls, line[i:])
+				}
+			}
+			i := slices.IndexFunc(calls, func(call string) bool { return strings.HasPrefix(call, shape[0]) })
+			if i >= 0 && i+len(shape) <= len(calls) && strings.HasPrefix(calls[i+1], shape[1]) && strings.HasPrefix(calls[i+2], shape[2]) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the idle connection waits elsewhere:\n%s", g)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no goroutine in " + in)
+		}
+	}
+}
+
 // TestConcurrency: any number of goroutines may call WriteMessage and
 // Close on one Conn at once (run it with -race), and Close never waits on
 // the peer longer than the close timeout, whatever the other goroutines

@@ -830,13 +830,12 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 		c.trace = new(traceState)
 	}
 	c.in = &timedReader{c: c}
-	// The handshake had deadlines of its own; the WebSocket keeps its own.
-	// The first wait's is set here, on the goroutine that did the
-	// handshake: a new deadline is the deepest call an idle connection
-	// would make (into the runtime's timers), and without it the goroutine
+	// Every write sets its own deadline (setWriteDeadline), and so does
+	// every read, but the first wait's is set here, on the goroutine that
+	// did the handshake: setting a deadline is the deepest call an idle
+	// wait makes (into the runtime's timers), and spared it, the goroutine
 	// that waits for the first message keeps its first, 2 KiB, stack
 	// (README, "Memory").
-	nc.SetWriteDeadline(time.Time{})
 	c.in.setDeadline(true)
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
@@ -1203,20 +1202,24 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	}
 	// An idle connection waits here, and not deep in the frame reader:
 	// the shallower the wait, the smaller the goroutine's stack can stay
-	// (README, "Memory").
-	err = c.awaitFrame()
-	if err == nil {
-		op, msg, err = c.readMessage(dst)
-	}
-	if err != nil {
-		c.readErr = c.finish(err)
-		return 0, dst, c.readErr
+	// (README, "Memory"). Control frames between messages, a pong to
+	// this end's keepalive ping above all, bring it back here to wait.
+	for op == 0 {
+		err = c.awaitFrame()
+		if err == nil {
+			op, msg, err = c.readMessage(dst)
+		}
+		if err != nil {
+			c.readErr = c.finish(err)
+			return 0, dst, c.readErr
+		}
 	}
 	return op, msg, nil
 }
 
 // endRead gives the slot of reading back. It also turns a panic in the
-// reader, which would be a bug in this file, into the reader's last error,
+// reader, which would be a bug in this file or in OnFrame, into the
+// reader's last error,
 // and drops the connection: one connection's bug must neither crash the
 // server nor leave the connection open for Close to read the same bytes
 // again.
@@ -1229,7 +1232,9 @@ func (c *Conn) endRead(err *error) {
 	<-c.reading
 }
 
-// readMessage reads the message whose first bytes awaitFrame saw arrive.
+// readMessage reads the message whose first bytes awaitFrame saw arrive,
+// or returns opcode 0 when control frames came and no message began. Either
+// way it gives the buffered reader back once nothing more has arrived.
 func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
 	m := message{buf: dst, start: len(dst), checked: len(dst)}
 	if err := c.assemble(&m); err != nil {
@@ -1250,7 +1255,8 @@ type message struct {
 
 // assemble reads frames until the message m is complete (§6.2, S-59).
 // Control frames may arrive between its fragments, and are answered at
-// once (§5.4, S-39).
+// once (§5.4, S-39). One that arrives before the message begins is
+// answered, and assemble returns with m.op still 0.
 func (c *Conn) assemble(m *message) error {
 	for {
 		h, err := c.nextHeader()
@@ -1260,6 +1266,9 @@ func (c *Conn) assemble(m *message) error {
 		if h.opcode.isControl() {
 			if err := c.handleControl(h); err != nil {
 				return err
+			}
+			if m.op == 0 {
+				return nil // no message yet: AppendMessage waits again
 			}
 			continue
 		}
@@ -1669,7 +1678,7 @@ func (c *Conn) awaitClose() {
 	defer timer.Stop()
 	select {
 	case c.reading <- struct{}{}:
-		c.drainUntilClose()
+		c.drainUntilClose() // and gives the slot back
 	case <-c.closed:
 	}
 	<-c.closed
