@@ -976,6 +976,51 @@ func waitIdle(t *testing.T, in string) {
 	}
 }
 
+// TestReaderPanic: a panic in the reader, a bug in ws.go or in OnFrame,
+// ends the connection, not the program: ReadMessage returns it as an
+// error, and so does every later call, at once; Close returns; and the
+// slot of reading is free again.
+func TestReaderPanic(t *testing.T) {
+	key := [4]byte{1, 2, 3, 4}
+	for _, tt := range []struct {
+		name string
+		f    frame
+	}{{"in a message", text("one")}, {"in a ping", ping("")}} {
+		t.Run(tt.name, func(t *testing.T) {
+			peer, nc := net.Pipe()
+			defer peer.Close()
+			go io.Copy(io.Discard, peer)
+			panics := func(f Frame) {
+				if !f.Sent {
+					panic("a bug")
+				}
+			}
+			c := newConn(nc, bufio.NewReader(nc), "", &Options{OnFrame: panics})
+			go peer.Write(encode(tt.f, key))
+			_, _, err := c.ReadMessage()
+			if err == nil || !strings.Contains(err.Error(), "bug in the reader: a bug") {
+				t.Fatalf("ReadMessage: %v, want the panic as an error", err)
+			}
+			if _, _, again := c.ReadMessage(); again != err {
+				t.Fatalf("the next ReadMessage: %v, want the same error", again)
+			}
+			closed := make(chan error)
+			go func() { closed <- c.Close(StatusNormal, "") }()
+			select {
+			case <-closed:
+			case <-time.After(testTimeout):
+				t.Fatal("Close did not return")
+			}
+			select {
+			case c.reading <- struct{}{}:
+				<-c.reading
+			default:
+				t.Fatal("the slot of reading was not given back")
+			}
+		})
+	}
+}
+
 // TestConcurrency: any number of goroutines may call WriteMessage and
 // Close on one Conn at once (run it with -race), and Close never waits on
 // the peer longer than the close timeout, whatever the other goroutines
