@@ -1219,10 +1219,9 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 
 // endRead gives the slot of reading back. It also turns a panic in the
 // reader, which would be a bug in this file or in OnFrame, into the
-// reader's last error,
-// and drops the connection: one connection's bug must neither crash the
-// server nor leave the connection open for Close to read the same bytes
-// again.
+// reader's last error, and drops the connection: one connection's bug
+// must neither crash the server nor leave the connection open for Close
+// to read the same bytes again.
 func (c *Conn) endRead(err *error) {
 	if p := recover(); p != nil {
 		c.readErr = fmt.Errorf("websocket: bug in the reader: %v\n%s", p, debug.Stack())
