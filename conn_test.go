@@ -933,7 +933,11 @@ func TestIdleWait(t *testing.T) {
 					t.Fatal(err)
 				}
 				if f.fin && !f.op.isControl() {
-					<-messages
+					select {
+					case <-messages:
+					case <-time.After(testTimeout):
+						t.Fatal("the message did not arrive")
+					}
 				}
 			}
 			waitIdle(t, "(*Conn).AppendMessage(")
