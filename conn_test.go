@@ -903,6 +903,7 @@ func TestIdleWait(t *testing.T) {
 	key := [4]byte{1, 2, 3, 4}
 	peer, nc := net.Pipe()
 	defer peer.Close()
+	peer.SetWriteDeadline(time.Now().Add(testTimeout))
 	c := newConn(nc, bufio.NewReader(nc), "", &Options{})
 	messages := make(chan string)
 	go func() {
