@@ -1000,11 +1000,20 @@ func TestReaderPanic(t *testing.T) {
 					panic("a bug")
 				}
 			}
-			c := newConn(nc, bufio.NewReader(nc), "", &Options{OnFrame: panics})
+			// The idle timeout bounds the first read, should the panic
+			// not end it.
+			c := newConn(nc, bufio.NewReader(nc), "", &Options{OnFrame: panics, IdleTimeout: testTimeout})
 			go peer.Write(encode(tt.f, key))
 			_, _, err := c.ReadMessage()
 			if err == nil || !strings.Contains(err.Error(), "bug in the reader: a bug") {
 				t.Fatalf("ReadMessage: %v, want the panic as an error", err)
+			}
+			// Checked first: every call below would wait for the slot.
+			select {
+			case c.reading <- struct{}{}:
+				<-c.reading
+			default:
+				t.Fatal("the slot of reading was not given back")
 			}
 			if _, _, again := c.ReadMessage(); again != err {
 				t.Fatalf("the next ReadMessage: %v, want the same error", again)
@@ -1015,12 +1024,6 @@ func TestReaderPanic(t *testing.T) {
 			case <-closed:
 			case <-time.After(testTimeout):
 				t.Fatal("Close did not return")
-			}
-			select {
-			case c.reading <- struct{}{}:
-				<-c.reading
-			default:
-				t.Fatal("the slot of reading was not given back")
 			}
 		})
 	}
