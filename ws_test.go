@@ -4,7 +4,7 @@ package main
 // client of client_test.go over loopback connections, byte for byte.
 //
 // TestHandshake and TestExamples are organised by the server rules of
-// rfc/server-rules.md (S-nn) and the sections of RFC 6455; the other tests
+// RULES.md (S-nn) and the sections of RFC 6455; the other tests
 // mirror the sections of the Autobahn TestSuite (fuzzingclient), one
 // subtest per case, named by its case id. Run one case with an anchored
 // pattern, since "5.1" also matches "5.10":
@@ -1296,7 +1296,7 @@ func TestTimeouts(t *testing.T) {
 // closing), and against a fakeServer (client_test.go), a listener the test
 // answers byte for byte, for what the real server never does: a 101 that
 // breaks a rule, a masked frame. Subtests are named by the client rules of
-// rfc/server-rules.md (C-nn); the receiving rules that a client shares
+// RULES.md (C-nn); the receiving rules that a client shares
 // with the server (C-29) are named by the server rule too (S-nn).
 func TestDial(t *testing.T) {
 	// C-01, C-02, C-15: what Dial must refuse before it connects at all.
