@@ -930,7 +930,7 @@ func TestConnectToBrowser(t *testing.T) {
 	stdin, typing := io.Pipe()
 	stdout, stderr := newLogCapture(), newLogCapture()
 	exit := make(chan int, 1)
-	go func() { exit <- runClient(browser.devToolsURL(), DialOptions{}, stdin, stdout, stderr) }()
+	go func() { exit <- runClient(browser.devToolsURL(), DialOptions{}, defaultLinger, stdin, stdout, stderr) }()
 
 	io.WriteString(typing, `{"id": 1, "method": "Browser.getVersion"}`+"\n")
 	answer := stdout.waitFor(t, "the answer to Browser.getVersion", func(line string) bool {

@@ -5,9 +5,12 @@
 //	go run . -connect ws://localhost:5000/echo
 //
 // Each line typed is sent as a text message, and each message that comes
-// back is printed. At the end of input (Ctrl-D) or on Ctrl-C it closes with
-// 1000, and exits 0. If the handshake fails, or the connection ends any
-// other way than with 1000, it says why on stderr and exits 1.
+// back is printed. At the end of input (Ctrl-D, or the end of a pipe) it
+// first lets the replies still on their way arrive: it waits until the
+// server has sent nothing for -linger (1s by default; at most ten times
+// that in all), then closes with 1000, and exits 0. Ctrl-C closes at once.
+// If the handshake fails, or the connection ends any other way than with
+// 1000, it says why on stderr and exits 1.
 
 package main
 
@@ -33,6 +36,17 @@ const (
 	closeWait   = 5 * time.Second
 )
 
+// defaultLinger is -linger's default: at the end of input, how long the
+// server must have been quiet before the client closes. A reply takes a
+// round trip and whatever the server's handler needs; a second covers
+// that for a server nearby without making a person wait. lingerRounds
+// bounds the wait in all, for a server that never falls quiet: at most
+// lingerRounds times the linger.
+const (
+	defaultLinger = time.Second
+	lingerRounds  = 10
+)
+
 // The terminal client takes messages as large as /echo does by default,
 // and shows at most dumpBytes of a binary one.
 const (
@@ -41,8 +55,9 @@ const (
 )
 
 // runClient runs the terminal client against url until the conversation
-// ends, and returns the exit status.
-func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.Writer) int {
+// ends, and returns the exit status. At the end of input it waits for the
+// server to be quiet for linger before it closes; 0 closes at once.
+func runClient(url string, opts DialOptions, linger time.Duration, stdin io.Reader, stdout, stderr io.Writer) int {
 	opts.MaxMessage = orDefault(opts.MaxMessage, connectMaxMessage)
 	// Ctrl-C (SIGINT) and SIGTERM end the conversation with a clean close,
 	// as the end of input does.
@@ -62,9 +77,11 @@ func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.
 	fmt.Fprintf(stderr, "connected to %s: each line is sent as a text message; Ctrl-D or Ctrl-C closes\n", url)
 
 	// One goroutine prints what the server sends, until the connection
-	// ends; its last error says how it ended.
+	// ends; its last error says how it ended. It tells received of every
+	// message, for the wait at the end of input.
 	ended := make(chan error, 1)
-	go func() { ended <- printMessages(c, stdout) }()
+	received := make(chan struct{}, 1)
+	go func() { ended <- printMessages(c, stdout, received) }()
 
 	// Another reads the lines to send. It is not stopped at the end: a
 	// read from a terminal cannot be interrupted, and the process exits.
@@ -90,6 +107,10 @@ func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.
 				return report(<-ended, stderr) // the connection ended meanwhile
 			}
 		case err := <-inputDone:
+			if endErr := awaitQuiet(linger, received, ended, interrupted.Done()); endErr != nil {
+				return report(endErr, stderr) // the server closed first
+			}
+			stop() // closing now: Ctrl-C ends the process at once
 			status := goodbye(c, ended, stderr)
 			if err != nil {
 				fmt.Fprintf(stderr, "wsecho: reading input: %v\n", err) // a line longer than a message
@@ -101,6 +122,38 @@ func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.
 			return goodbye(c, ended, stderr)
 		case err := <-ended:
 			return report(err, stderr)
+		}
+	}
+}
+
+// awaitQuiet waits, at the end of input, for the replies still on their
+// way: until nothing has come from the server for linger, and at most
+// lingerRounds times linger in all, or until Ctrl-C. Only then may the
+// client close: a server may answer a Close before the replies its
+// handler has still to send, and a peer that has sent a Close need not
+// process any more data (§5.5.1). Python's websockets does so, and the
+// replies would be lost. It returns nil when the client should close, or
+// the error that ended the connection meanwhile.
+func awaitQuiet(linger time.Duration, received <-chan struct{}, ended <-chan error, interrupted <-chan struct{}) error {
+	if linger <= 0 {
+		return nil
+	}
+	quiet := time.NewTimer(linger)
+	defer quiet.Stop()
+	limit := time.NewTimer(lingerRounds * linger)
+	defer limit.Stop()
+	for {
+		select {
+		case <-received:
+			quiet.Reset(linger) // not quiet yet: wait from this message on
+		case <-quiet.C:
+			return nil
+		case <-limit.C:
+			return nil // a server that never falls quiet
+		case <-interrupted:
+			return nil
+		case err := <-ended:
+			return err
 		}
 	}
 }
@@ -145,22 +198,33 @@ func report(err error, stderr io.Writer) int {
 }
 
 // printMessages prints every message c receives: text as it is, on a line
-// of its own, but for its control characters (printable), binary as a hex dump of its first bytes. It returns the
+// of its own, but for its control characters (printable), binary as a hex
+// dump of its first bytes. After each message it signals received, if
+// the signal of a message before is not still pending. It returns the
 // error that ended the connection.
-func printMessages(c *Conn, stdout io.Writer) error {
+func printMessages(c *Conn, stdout io.Writer, received chan<- struct{}) error {
 	for {
 		op, msg, err := c.ReadMessage()
 		if err != nil {
 			return err
 		}
-		if op == OpText {
-			fmt.Fprintf(stdout, "%s\n", printable(msg))
-			continue
+		printMessage(stdout, op, msg)
+		select {
+		case received <- struct{}{}:
+		default: // one pending signal says as much as two
 		}
-		fmt.Fprintf(stdout, "[binary message, %d bytes]\n%s", len(msg), hex.Dump(msg[:min(len(msg), dumpBytes)]))
-		if len(msg) > dumpBytes {
-			fmt.Fprintf(stdout, "[... %d more bytes]\n", len(msg)-dumpBytes)
-		}
+	}
+}
+
+// printMessage prints one message, as printMessages says.
+func printMessage(stdout io.Writer, op Opcode, msg []byte) {
+	if op == OpText {
+		fmt.Fprintf(stdout, "%s\n", printable(msg))
+		return
+	}
+	fmt.Fprintf(stdout, "[binary message, %d bytes]\n%s", len(msg), hex.Dump(msg[:min(len(msg), dumpBytes)]))
+	if len(msg) > dumpBytes {
+		fmt.Fprintf(stdout, "[... %d more bytes]\n", len(msg)-dumpBytes)
 	}
 }
 

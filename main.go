@@ -11,7 +11,7 @@
 // Usage:
 //
 //	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
-//	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...]
+//	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...] [-linger 1s]
 //
 // and the limits and timeouts that protect it from slow, broken and hostile
 // peers: -hosts, -max-conns, -max-fragments, -max-header-bytes,
@@ -57,6 +57,7 @@ func main() {
 	connectURL := flag.String("connect", "", "instead of serving, talk to the WebSocket server at this ws:// or wss:// URL: each line of input out, each message back printed")
 	origin := flag.String("origin", "", "with -connect: the Origin header to send, e.g. http://localhost:5000")
 	subprotocols := flag.String("subprotocols", "", "with -connect: comma-separated subprotocols to offer")
+	linger := flag.Duration("linger", defaultLinger, "with -connect: at the end of input, wait for the replies still on their way until the server has sent nothing for this long (at most 10 times this in all), then close; 0 closes at once")
 	// Limits and timeouts: every wait on a peer is bounded, and so is
 	// what a peer can make the server hold (§10.4).
 	hosts := flag.String("hosts", "", "comma-separated host names, besides localhost, 127.0.0.1 and ::1, that a handshake's Host may name while listening on loopback (the DNS-rebinding guard; on other addresses, the only names allowed)")
@@ -71,7 +72,7 @@ func main() {
 
 	if *connectURL != "" {
 		opts := DialOptions{Origin: *origin, Options: Options{Subprotocols: splitList(*subprotocols)}}
-		os.Exit(runClient(*connectURL, opts, os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(runClient(*connectURL, opts, *linger, os.Stdin, os.Stdout, os.Stderr))
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -1007,7 +1007,7 @@ func TestConnect(t *testing.T) {
 	// the same as messages on their way.
 	t.Run("messages on their way when the client closes are printed", func(t *testing.T) {
 		srv := newFakeServer(t)
-		p := startClient(t, bin, "-connect", srv.url("/"))
+		p := startClient(t, bin, "-connect", srv.url("/"), "-linger", "0") // closes at once
 		sc := srv.accept()
 		sc.accept101()
 		p.input("")
