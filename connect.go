@@ -43,7 +43,9 @@ const (
 // runClient runs the terminal client against url until the conversation
 // ends, and returns the exit status.
 func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.Writer) int {
-	opts.MaxMessage = orDefault(opts.MaxMessage, connectMaxMessage)
+	if opts.MaxMessage <= 0 {
+		opts.MaxMessage = connectMaxMessage
+	}
 	// Ctrl-C (SIGINT) and SIGTERM end the conversation with a clean close,
 	// as the end of input does.
 	interrupted, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

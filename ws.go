@@ -25,8 +25,13 @@
 // masks, who closes TCP first) are marked where they apply.
 //
 // Section numbers in comments (§5.5.1) point into RFC 6455; S-nn and C-nn
-// ids point into the checklist of server and client rules
-// (rfc/server-rules.md) that the tests are named after.
+// ids point into the table of server and client rules (RULES.md) that the
+// tests are named after.
+//
+// This file is the protocol and nothing else: it builds alone, as a
+// package websocket, with only the package line changed (.ci/run proves
+// it), and example_test.go shows the first lines to copy.
+
 package main
 
 import (
@@ -76,9 +81,9 @@ const (
 	OpPong         Opcode = 0xA // §5.5.3
 )
 
-// isControl reports whether op is a control opcode: they all have the most
+// IsControl reports whether op is a control opcode: they all have the most
 // significant opcode bit set (§5.5).
-func (op Opcode) isControl() bool { return op&0x8 != 0 }
+func (op Opcode) IsControl() bool { return op&0x8 != 0 }
 
 // isKnown reports whether §5.2 defines op; the other values are reserved
 // for extensions, and this server negotiates none.
@@ -225,6 +230,13 @@ type Options struct {
 	// frame is acted on or sent, so several may call it at once; it must
 	// not use the Conn.
 	OnFrame func(Frame)
+
+	// OnResponse, if set, sees the server's answer to a handshake it
+	// accepted, the 101 response byte for byte as it was written (§4.2.2
+	// step 5): to trace the handshake. A refusal is an ordinary HTTP
+	// response, whose status and headers the handler can see itself.
+	// head is valid only during the call. Servers only.
+	OnResponse func(head []byte)
 }
 
 // defaultIdleTimeout is the IdleTimeout of Options that leave it zero.
@@ -443,7 +455,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		refusal = checkOrigin(r, opts.Origins)
 	}
 	if refusal != nil {
-		refuse(w, refusal)
+		Refuse(w, refusal)
 		return nil, refusal
 	}
 	subprotocol := chooseSubprotocol(r, opts.Subprotocols)
@@ -475,7 +487,7 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	}
 	// Step 6, before step 5: a client of an older draft sends another
 	// version, or none, and often no key; it should learn which version
-	// this server speaks (426, see refuse) rather than get a plain 400.
+	// this server speaks (426, see Refuse) rather than get a plain 400.
 	// Exactly one version line, and it must say 13 (S-10, S-18).
 	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
 	case len(versions) > 1:
@@ -588,9 +600,11 @@ func chooseSubprotocol(r *http.Request, supported []string) string {
 	return ""
 }
 
-// refuse answers a refused handshake with an HTTP error (§4.2.1, §10.7),
+// Refuse answers a refused handshake with e's HTTP error (§4.2.1, §10.7),
 // and nothing else: no WebSocket exists, so no Close frame (§7.2.2, S-27).
-func refuse(w http.ResponseWriter, e *HandshakeError) {
+// Upgrade calls it for the requests it refuses; a server that refuses one
+// for reasons of its own (too many connections) calls it too.
+func Refuse(w http.ResponseWriter, e *HandshakeError) {
 	switch e.Status {
 	case http.StatusUpgradeRequired:
 		w.Header().Set("Sec-WebSocket-Version", "13") // §4.2.2 step 4, §4.4
@@ -625,6 +639,9 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 	if _, err := io.WriteString(nc, response); err != nil {
 		nc.Close()
 		return nil, err
+	}
+	if opts.OnResponse != nil {
+		opts.OnResponse([]byte(response))
 	}
 	return c, nil
 }
@@ -1059,9 +1076,9 @@ func (c *Conn) checkHeader(h frameHeader) error {
 		return violation(StatusProtocolError, "client frame is not masked")
 	case c.client && h.masked: // §5.1: a server masks none (C-28)
 		return violation(StatusProtocolError, "server frame is masked")
-	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
+	case h.opcode.IsControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
 		return violation(StatusProtocolError, "fragmented control frame")
-	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5 (S-44)
+	case h.opcode.IsControl() && h.length > maxControlPayload: // §5.5 (S-44)
 		return violation(StatusProtocolError, "control frame payload of %d bytes (at most 125)", h.length)
 	}
 	return nil
@@ -1262,7 +1279,7 @@ func (c *Conn) assemble(m *message) error {
 		if err != nil {
 			return err
 		}
-		if h.opcode.isControl() {
+		if h.opcode.IsControl() {
 			if err := c.handleControl(h); err != nil {
 				return err
 			}
@@ -1692,7 +1709,7 @@ func (c *Conn) drainUntilClose() (err error) {
 	defer c.endRead(&err)
 	for c.readErr == nil {
 		h, err := c.nextHeader()
-		if err == nil && h.opcode.isControl() {
+		if err == nil && h.opcode.IsControl() {
 			err = c.handleControl(h)
 		} else if err == nil {
 			err = c.dropPayload(h)
