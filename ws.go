@@ -1307,17 +1307,20 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	// the shallower the wait, the smaller the goroutine's stack can stay
 	// (README, "Memory"). Control frames between messages, a pong to
 	// this end's keepalive ping above all, bring it back here to wait.
-	for op == 0 {
+	for {
+		gotMessage := false
 		err = c.awaitFrame()
 		if err == nil {
-			op, msg, err = c.readMessage(dst)
+			op, msg, gotMessage, err = c.readMessage(dst)
 		}
 		if err != nil {
 			c.readErr = c.finish(err)
 			return 0, dst, c.readErr
 		}
+		if gotMessage {
+			return op, msg, nil
+		}
 	}
-	return op, msg, nil
 }
 
 // endRead gives the slot of reading back. It also turns a panic in the
@@ -1334,16 +1337,17 @@ func (c *Conn) endRead(err *error) {
 	<-c.reading
 }
 
-// readMessage reads the message whose first bytes awaitFrame saw arrive,
-// or returns opcode 0 when control frames came and no message began. Either
-// way it gives the buffered reader back once nothing more has arrived.
-func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
+// readMessage reads the message whose first bytes awaitFrame saw arrive;
+// gotMessage is false when control frames came and no message began.
+// Either way it gives the buffered reader back once nothing more has
+// arrived.
+func (c *Conn) readMessage(dst []byte) (op Opcode, msg []byte, gotMessage bool, err error) {
 	m := message{buf: dst, start: len(dst), checked: len(dst)}
-	if err := c.assemble(&m); err != nil {
-		return 0, dst, err
+	if gotMessage, err = c.assemble(&m); err != nil {
+		return 0, dst, false, err
 	}
 	c.idle()
-	return m.op, m.buf, nil
+	return m.op, m.buf, gotMessage, nil
 }
 
 // A message is a data message being reassembled from its frames (§5.4).
@@ -1358,19 +1362,19 @@ type message struct {
 // assemble reads frames until the message m is complete (§6.2, S-59).
 // Control frames may arrive between its fragments, and are answered at
 // once (§5.4, S-39). One that arrives before the message begins is
-// answered, and assemble returns with m.op still 0.
-func (c *Conn) assemble(m *message) error {
+// answered, and assemble returns with complete false.
+func (c *Conn) assemble(m *message) (complete bool, err error) {
 	for {
 		h, err := c.nextHeader()
 		if err != nil {
-			return err
+			return false, err
 		}
 		if h.opcode.IsControl() {
 			if err := c.handleControl(h); err != nil {
-				return err
+				return false, err
 			}
 			if m.op == 0 {
-				return nil // no message yet: AppendMessage waits again
+				return false, nil // no message yet: AppendMessage waits again
 			}
 			continue
 		}
@@ -1379,9 +1383,9 @@ func (c *Conn) assemble(m *message) error {
 		// S-41).
 		switch {
 		case h.opcode == OpContinuation && m.op == 0:
-			return violation(StatusProtocolError, "continuation frame with no message to continue")
+			return false, violation(StatusProtocolError, "continuation frame with no message to continue")
 		case h.opcode != OpContinuation && m.op != 0:
-			return violation(StatusProtocolError, "new message before the fragmented one ended")
+			return false, violation(StatusProtocolError, "new message before the fragmented one ended")
 		case h.opcode != OpContinuation:
 			m.op = h.opcode
 		}
@@ -1389,23 +1393,23 @@ func (c *Conn) assemble(m *message) error {
 		// byte of the payload is read, and count the whole message, not
 		// just this frame (S-73).
 		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
-			return violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
+			return false, violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
 		}
 		if m.frames++; m.frames > c.maxFragments {
-			return violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
+			return false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
 		}
 		frameStart := len(m.buf)
 		if err := c.readPayload(h, m); err != nil {
-			return err
+			return false, err
 		}
 		if c.onFrame != nil {
 			c.traceIn(h, m.buf[frameStart:])
 		}
 		if h.fin {
 			if m.op == OpText && m.checked != len(m.buf) {
-				return violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
+				return false, violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
 			}
-			return nil
+			return true, nil
 		}
 	}
 }
