@@ -1071,14 +1071,14 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	if b, err = c.br.Peek(frameHeaderSize(b)); err != nil {
 		return h, err
 	}
-	if h, err = decodeHeader(b); err != nil {
+	if err = decodeHeader(b, &h); err != nil {
 		return h, err
 	}
 	if c.onFrame != nil {
 		c.trace.headerIn = append(c.trace.in[:0], b...)
 	}
 	c.br.Discard(len(b))
-	err = checkHeader(h, c.endpoint)
+	err = checkHeader(&h, c.endpoint)
 	if err != nil && c.onFrame != nil {
 		c.trace.wireIn = nil
 		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
@@ -1097,10 +1097,11 @@ func parseHeader(b []byte, e endpoint) (h frameHeader, size int, err error) {
 	if len(b) < 2 || len(b) < frameHeaderSize(b) {
 		return h, 0, io.ErrUnexpectedEOF
 	}
-	if h, err = decodeHeader(b); err == nil {
-		err = checkHeader(h, e)
+	size = frameHeaderSize(b)
+	if err = decodeHeader(b[:size], &h); err == nil {
+		err = checkHeader(&h, e)
 	}
-	return h, frameHeaderSize(b), err
+	return h, size, err
 }
 
 // frameHeaderSize returns the size of the header whose first two bytes are b:
@@ -1120,9 +1121,9 @@ func frameHeaderSize(b []byte) int {
 	return size
 }
 
-// decodeHeader decodes a header that b holds whole (frameHeaderSize bytes).
+// decodeHeader decodes the header that b is, whole (frameHeaderSize bytes).
 // The only rule it checks is the one without which there is no length.
-func decodeHeader(b []byte) (h frameHeader, err error) {
+func decodeHeader(b []byte, h *frameHeader) error {
 	h.fin = b[0]&0x80 != 0
 	h.rsv = b[0] & 0x70
 	h.opcode = Opcode(b[0] & 0x0F)
@@ -1137,22 +1138,21 @@ func decodeHeader(b []byte) (h frameHeader, err error) {
 	case 127:
 		n64 := binary.BigEndian.Uint64(b[2:])
 		if n64 > math.MaxInt64 {
-			return h, violation(StatusProtocolError, "64-bit payload length with the most significant bit set")
+			return violation(StatusProtocolError, "64-bit payload length with the most significant bit set")
 		}
 		h.length = int64(n64)
 	default:
 		h.length = int64(n)
 	}
 	if h.masked {
-		size := frameHeaderSize(b)
-		copy(h.key[:], b[size-4:size])
+		copy(h.key[:], b[len(b)-4:]) // the key ends the header
 	}
-	return h, nil
+	return nil
 }
 
 // checkHeader checks the rules that a frame's header alone can break, for
 // a frame that e reads.
-func checkHeader(h frameHeader, e endpoint) error {
+func checkHeader(h *frameHeader, e endpoint) error {
 	switch {
 	case h.rsv&^e.rsvAllowed != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits (S-31, S-55)
 		return violation(StatusProtocolError, "reserved bits set (%#x) that no negotiated extension allows", h.rsv>>4)
