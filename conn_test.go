@@ -933,7 +933,7 @@ func TestIdleWait(t *testing.T) {
 				if _, err := peer.Write(encode(f, key)); err != nil {
 					t.Fatal(err)
 				}
-				if f.fin && !f.op.isControl() {
+				if f.fin && !f.op.IsControl() {
 					select {
 					case <-messages:
 					case <-time.After(testTimeout):

@@ -58,7 +58,9 @@ const (
 // ends, and returns the exit status. At the end of input it waits for the
 // server to be quiet for linger before it closes; 0 closes at once.
 func runClient(url string, opts DialOptions, linger time.Duration, stdin io.Reader, stdout, stderr io.Writer) int {
-	opts.MaxMessage = orDefault(opts.MaxMessage, connectMaxMessage)
+	if opts.MaxMessage <= 0 {
+		opts.MaxMessage = connectMaxMessage
+	}
 	// Ctrl-C (SIGINT) and SIGTERM end the conversation with a clean close,
 	// as the end of input does.
 	interrupted, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

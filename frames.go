@@ -96,34 +96,29 @@ func (s *server) traceHandshake(r *http.Request, next func(Frame)) func(Frame) {
 // and passwords are meant for.
 var credentials = []string{"Authorization", "Cookie", "Proxy-Authorization"}
 
-// traceResponse logs the server's answer to the handshake (§4.2.2). Upgrade
-// writes a 101 itself on the connection it takes over, so this rebuilds it
-// from what decides it: the client's key (§4.2.2 step 5.4) and the
-// subprotocol chosen. TestTrace checks that the rebuilt answer is the one
-// the client received. A refusal is an ordinary HTTP response: its status
-// and headers are those Upgrade set.
-func (s *server) traceResponse(w http.ResponseWriter, r *http.Request, c *Conn, err error) {
+// traceResponse logs the server's answer to the handshake (§4.2.2), the
+// 101 response as Upgrade wrote it, which Options.OnResponse hands over:
+// its status line, and each header line as "name: value".
+func (s *server) traceResponse(r *http.Request, head []byte) {
+	lines := strings.Split(strings.TrimSuffix(string(head), "\r\n\r\n"), "\r\n")
+	_, status, _ := strings.Cut(lines[0], " ") // HTTP/1.1 101 Switching Protocols
 	var headers []any
-	status := http.StatusSwitchingProtocols
-	if he, ok := err.(*HandshakeError); ok {
-		status = he.Status
-		for _, name := range slices.Sorted(maps.Keys(w.Header())) {
-			headers = append(headers, slog.String(name, w.Header().Get(name)))
-		}
-	} else if err == nil {
-		headers = []any{
-			slog.String("Upgrade", "websocket"),
-			slog.String("Connection", "Upgrade"),
-			slog.String("Sec-WebSocket-Accept", acceptKey(strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key")))),
-		}
-		if p := c.Subprotocol(); p != "" {
-			headers = append(headers, slog.String("Sec-WebSocket-Protocol", p))
-		}
-	} else {
-		return // no answer was sent: net/http could not hand the connection over
+	for _, line := range lines[1:] {
+		name, value, _ := strings.Cut(line, ":")
+		headers = append(headers, slog.String(name, strings.TrimSpace(value)))
+	}
+	s.log.Info("handshake response", "remote", r.RemoteAddr, "status", status, slog.Group("header", headers...))
+}
+
+// traceRefusal logs a refused handshake: an ordinary HTTP response, whose
+// status and headers are those Upgrade set.
+func (s *server) traceRefusal(w http.ResponseWriter, r *http.Request, e *HandshakeError) {
+	var headers []any
+	for _, name := range slices.Sorted(maps.Keys(w.Header())) {
+		headers = append(headers, slog.String(name, w.Header().Get(name)))
 	}
 	s.log.Info("handshake response", "remote", r.RemoteAddr,
-		"status", fmt.Sprintf("%d %s", status, http.StatusText(status)), slog.Group("header", headers...))
+		"status", fmt.Sprintf("%d %s", e.Status, http.StatusText(e.Status)), slog.Group("header", headers...))
 }
 
 // traceFrames returns an OnFrame that logs each frame of the connection to
@@ -153,7 +148,7 @@ func traceFrames(log *slog.Logger, remote string) func(Frame) {
 		switch {
 		case f.Opcode == OpContinuation:
 			kind = message[dir]
-		case !f.Opcode.isControl():
+		case !f.Opcode.IsControl():
 			message[dir] = f.Opcode
 		}
 		mu.Unlock()

@@ -218,7 +218,7 @@ func TestTrace(t *testing.T) {
 	if fmt.Sprint(lines[0]) != fmt.Sprint(wantRequest) {
 		t.Errorf("request logged as\n%v\nwant\n%v", lines[0], wantRequest)
 	}
-	// The response, rebuilt by traceResponse: it must be the one the
+	// The response, as Upgrade wrote it (OnResponse): it must be the one the
 	// client received, header for header (§4.2.2 step 5).
 	checkTracedResponse(t, lines[1], c.resp, true)
 

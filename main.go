@@ -162,7 +162,9 @@ func newServer(log *slog.Logger, opts Options) *server {
 
 func (s *server) routes() http.Handler {
 	jsonOpts := s.opts
-	jsonOpts.MaxMessage = min(orDefault(s.opts.MaxMessage, jsonMaxMessage), jsonMaxMessage)
+	if m := s.opts.MaxMessage; m <= 0 || m > jsonMaxMessage { // unset, or above the JSON echo's own limit
+		jsonOpts.MaxMessage = jsonMaxMessage
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", servePage)
@@ -278,19 +280,20 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The limits come first: a request refused here costs no upgrade.
 		if refusal := s.checkLimits(r); refusal != nil {
-			refuse(w, refusal)
+			Refuse(w, refusal)
 			s.log.Info("handshake refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", refusal)
 			return
 		}
 		o := &opts
-		if s.trace { // this connection's own OnFrame, which logs its frames
+		if s.trace { // this connection's own hooks, which log its handshake and frames
 			traced := opts
 			traced.OnFrame = s.traceHandshake(r, opts.OnFrame)
+			traced.OnResponse = func(head []byte) { s.traceResponse(r, head) }
 			o = &traced
 		}
 		c, err := Upgrade(w, r, o)
-		if s.trace {
-			s.traceResponse(w, r, c, err)
+		if refusal, ok := err.(*HandshakeError); ok && s.trace {
+			s.traceRefusal(w, r, refusal)
 		}
 		if err != nil {
 			s.release()

@@ -1089,7 +1089,7 @@ func TestConnect(t *testing.T) {
 		}
 	})
 	t.Run("the server vanishes", func(t *testing.T) {
-		srv := newHandlerServer(t, Options{}, func(c *Conn) { c.nc.Close() })
+		srv := newHandlerServer(t, Options{}, func(c *Conn) { c.t.Close() })
 		p := startClient(t, bin, "-connect", wsURL(srv, "/"))
 		if err := p.wait(t); exitCode(err) != 1 {
 			t.Errorf("exit: %v, want exit status 1", err)
@@ -1905,7 +1905,7 @@ func TestLoad(t *testing.T) {
 	}
 	defer func() {
 		for _, c := range clients {
-			c.nc.Close() // if the test failed before they closed
+			c.t.Close() // if the test failed before they closed
 		}
 	}()
 	if n := app.s.openConns(); n != conns {
@@ -1916,7 +1916,7 @@ func TestLoad(t *testing.T) {
 	var bytesEchoed atomic.Int64
 	for i, c := range clients {
 		go func() {
-			stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+			stop := context.AfterFunc(ctx, func() { c.t.Close() })
 			defer stop()
 			for j := range messages {
 				size := sizes[(i*3+j)%len(sizes)]

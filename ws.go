@@ -25,8 +25,13 @@
 // masks, who closes TCP first) are marked where they apply.
 //
 // Section numbers in comments (§5.5.1) point into RFC 6455; S-nn and C-nn
-// ids point into the checklist of server and client rules
-// (rfc/server-rules.md) that the tests are named after.
+// ids point into the table of server and client rules (RULES.md) that the
+// tests are named after.
+//
+// This file is the protocol and nothing else: it builds alone, as a
+// package websocket, with only the package line changed (.ci/run proves
+// it), and example_test.go shows the first lines to copy.
+
 package main
 
 import (
@@ -76,9 +81,9 @@ const (
 	OpPong         Opcode = 0xA // §5.5.3
 )
 
-// isControl reports whether op is a control opcode: they all have the most
+// IsControl reports whether op is a control opcode: they all have the most
 // significant opcode bit set (§5.5).
-func (op Opcode) isControl() bool { return op&0x8 != 0 }
+func (op Opcode) IsControl() bool { return op&0x8 != 0 }
 
 // isKnown reports whether §5.2 defines op; the other values are reserved
 // for extensions, and this server negotiates none.
@@ -225,6 +230,13 @@ type Options struct {
 	// frame is acted on or sent, so several may call it at once; it must
 	// not use the Conn.
 	OnFrame func(Frame)
+
+	// OnResponse, if set, sees the server's answer to a handshake it
+	// accepted, the 101 response byte for byte as it was written (§4.2.2
+	// step 5): to trace the handshake. A refusal is an ordinary HTTP
+	// response, whose status and headers the handler can see itself.
+	// head is valid only during the call. Servers only.
+	OnResponse func(head []byte)
 }
 
 // defaultIdleTimeout is the IdleTimeout of Options that leave it zero.
@@ -443,7 +455,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		refusal = checkOrigin(r, opts.Origins)
 	}
 	if refusal != nil {
-		refuse(w, refusal)
+		Refuse(w, refusal)
 		return nil, refusal
 	}
 	subprotocol := chooseSubprotocol(r, opts.Subprotocols)
@@ -475,7 +487,7 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	}
 	// Step 6, before step 5: a client of an older draft sends another
 	// version, or none, and often no key; it should learn which version
-	// this server speaks (426, see refuse) rather than get a plain 400.
+	// this server speaks (426, see Refuse) rather than get a plain 400.
 	// Exactly one version line, and it must say 13 (S-10, S-18).
 	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
 	case len(versions) > 1:
@@ -588,9 +600,11 @@ func chooseSubprotocol(r *http.Request, supported []string) string {
 	return ""
 }
 
-// refuse answers a refused handshake with an HTTP error (§4.2.1, §10.7),
+// Refuse answers a refused handshake with e's HTTP error (§4.2.1, §10.7),
 // and nothing else: no WebSocket exists, so no Close frame (§7.2.2, S-27).
-func refuse(w http.ResponseWriter, e *HandshakeError) {
+// Upgrade calls it for the requests it refuses; a server that refuses one
+// for reasons of its own (too many connections) calls it too.
+func Refuse(w http.ResponseWriter, e *HandshakeError) {
 	switch e.Status {
 	case http.StatusUpgradeRequired:
 		w.Header().Set("Sec-WebSocket-Version", "13") // §4.2.2 step 4, §4.4
@@ -625,6 +639,9 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 	if _, err := io.WriteString(nc, response); err != nil {
 		nc.Close()
 		return nil, err
+	}
+	if opts.OnResponse != nil {
+		opts.OnResponse([]byte(response))
 	}
 	return c, nil
 }
@@ -758,8 +775,9 @@ func isToken(s string) bool {
 // may write (WriteMessage, Close), and their frames never interleave.
 // While reading, the Conn answers pings and Close frames by itself.
 type Conn struct {
-	nc           net.Conn // the hijacked (server) or dialled (client) connection
-	client       bool     // this end is the client: it masks what it sends (§5.1)
+	t            transport // the hijacked (server) or dialled (client) connection
+	remote       net.Addr  // the peer's address, as the transport had it at the start
+	endpoint               // this end's role, and what its extensions allow
 	subprotocol  string
 	maxMessage   int64
 	maxFragments int
@@ -784,11 +802,10 @@ type Conn struct {
 	writeMu       sync.Mutex
 	closeSent     bool // §5.5.1: nothing may be sent after a Close
 	header        [maxHeaderSize]byte
-	writeDeadline time.Time
-	queueBuf      *[smallFrame]byte // small frames waiting to go out together...
-	queue         []byte            // ...in queueBuf[:len(queue)]
-	queued        atomic.Bool       // queueBuf != nil, for the reader to see
-	closeBy       atomic.Int64      // once StartClose runs: the deadline of every write, in Unix ns
+	writeDeadline int64        // of the latest write, in Unix ns
+	queue         []byte       // small frames waiting to go out together, in a buffer of smallFrames; nil if none
+	queued        atomic.Bool  // queue != nil, for the reader to see
+	closeBy       atomic.Int64 // once StartClose runs: the deadline of every write, in Unix ns
 	// A large frame is written as header and payload in one writev. The
 	// net.Buffers that says so lives here because a local one would escape
 	// to the heap: one allocation per frame.
@@ -815,8 +832,15 @@ type traceState struct {
 // and of br, the buffered reader that read the handshake (Dial then makes
 // it a client's).
 func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
+	return newConnOver(asTransport(nc), nc.RemoteAddr(), br, subprotocol, opts)
+}
+
+// newConnOver makes a server's Conn of any transport, with the peer's
+// address remote; br, if not nil, holds what was read past the handshake.
+func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
 	c := &Conn{
-		nc:           nc,
+		t:            t,
+		remote:       remote,
 		subprotocol:  subprotocol,
 		maxMessage:   min(orDefault(opts.MaxMessage, 1<<20), math.MaxInt),
 		maxFragments: orDefault(opts.MaxFragments, 1<<17),
@@ -840,8 +864,8 @@ func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
 	// br itself, and its 4 KiB buffer, go back to whoever lent them.
-	if n := br.Buffered(); n > 0 {
-		ahead, _ := br.Peek(n)
+	if br != nil && br.Buffered() > 0 {
+		ahead, _ := br.Peek(br.Buffered())
 		c.in.ahead = slices.Clone(ahead)
 	}
 	return c
@@ -902,7 +926,42 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // RemoteAddr returns the peer's network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// A transport is the byte stream a Conn runs over: a TCP connection, a TLS
+// session inside one, or (RFC 8441) a stream of an HTTP/2 connection. It
+// is what a Conn needs of net.Conn, and CloseWrite, which §7.1.1 needs to
+// close cleanly. A read or write that passes its deadline returns an error
+// that wraps os.ErrDeadlineExceeded, and the transport stays usable: a
+// reader that times out pings (timedReader) and reads again.
+type transport interface {
+	io.Reader
+	io.Writer
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+	// CloseWrite ends the stream this end sends, and only that one (a
+	// TCP FIN; over TLS, close_notify first), so that the peer reads the
+	// end of it while this end still reads (§7.1.1). It returns an error
+	// if the transport cannot do that.
+	CloseWrite() error
+	Close() error
+}
+
+// asTransport returns nc as a transport. A TCP connection is one as it is,
+// so that a frame's header and payload still go out in one writev
+// (net.Buffers does that for a *net.TCPConn only); any other net.Conn (TLS,
+// or a net.Pipe in tests) is given shutdownWrite as its CloseWrite.
+func asTransport(nc net.Conn) transport {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		return tc
+	}
+	return netConn{nc}
+}
+
+// netConn is a net.Conn made a transport.
+type netConn struct{ net.Conn }
+
+func (nc netConn) CloseWrite() error { return shutdownWrite(nc.Conn) }
 
 // A timedReader puts a deadline on every read of the network, so that no
 // wait on the peer is unbounded (writes have theirs in writeFrame).
@@ -935,7 +994,7 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	t.c.flushBeforeWait()
 	for pinged := false; ; pinged = true {
 		t.setDeadline(pinged)
-		n, err := t.c.nc.Read(p)
+		n, err := t.c.t.Read(p)
 		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
@@ -950,7 +1009,7 @@ func (t *timedReader) setDeadline(force bool) {
 	timeout := t.c.idleTimeout
 	if now := time.Now(); force || t.deadline.Sub(now) < timeout*3/8 {
 		t.deadline = now.Add(timeout / 2)
-		t.c.nc.SetReadDeadline(t.deadline)
+		t.c.t.SetReadDeadline(t.deadline)
 	}
 }
 
@@ -983,6 +1042,15 @@ type frameHeader struct {
 	key    [4]byte
 }
 
+// An endpoint is what the frame codec must know of the end that reads a
+// frame, besides the frame itself: its role, since a client's frames are
+// masked and a server's are not (§5.1), and the RSV bits that the
+// extensions negotiated in the handshake allow (§5.2, §9): none today.
+type endpoint struct {
+	client     bool // this end is the client: it masks what it sends (§5.1)
+	rsvAllowed byte // RSV bits, in place (0x70), that frames may carry
+}
+
 // nextHeader reads the next frame's header, borrowing a buffered reader
 // first if the connection was idle.
 func (c *Conn) nextHeader() (frameHeader, error) {
@@ -993,30 +1061,73 @@ func (c *Conn) nextHeader() (frameHeader, error) {
 }
 
 // readHeader reads one frame header (§5.2) and checks every rule that the
-// header alone can break. However TCP splits the bytes, Peek waits for
-// them all (S-36).
+// header alone can break (parseHeader). However TCP splits the bytes, Peek
+// waits for them all (S-36).
 func (c *Conn) readHeader() (h frameHeader, err error) {
 	b, err := c.br.Peek(2)
 	if err != nil {
 		return h, err
 	}
-	h.fin = b[0]&0x80 != 0
-	h.rsv = b[0] & 0x70
-	h.opcode = Opcode(b[0] & 0x0F)
-	h.masked = b[1]&0x80 != 0
-	size := 2 // the header's own size: 2, 4 or 10 bytes, then the key
+	if b, err = c.br.Peek(frameHeaderSize(b)); err != nil {
+		return h, err
+	}
+	if err = decodeHeader(b, &h); err != nil {
+		return h, err
+	}
+	if c.onFrame != nil {
+		c.trace.headerIn = append(c.trace.in[:0], b...)
+	}
+	c.br.Discard(len(b))
+	err = checkHeader(&h, c.endpoint)
+	if err != nil && c.onFrame != nil {
+		c.trace.wireIn = nil
+		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
+	}
+	return h, err
+}
+
+// The frame codec: a header from bytes, and bytes from a header, with no
+// I/O, so that each rule of §5.2 can be tested on bytes alone.
+
+// parseHeader decodes the frame header at the start of b and checks every
+// rule that the header alone can break, for a frame that e reads. It
+// returns the header's size; if b holds less than that, it returns
+// io.ErrUnexpectedEOF.
+func parseHeader(b []byte, e endpoint) (h frameHeader, size int, err error) {
+	if len(b) < 2 || len(b) < frameHeaderSize(b) {
+		return h, 0, io.ErrUnexpectedEOF
+	}
+	size = frameHeaderSize(b)
+	if err = decodeHeader(b[:size], &h); err == nil {
+		err = checkHeader(&h, e)
+	}
+	return h, size, err
+}
+
+// frameHeaderSize returns the size of the header whose first two bytes are b:
+// 2, 4 or 10 bytes as the length takes 7, 7+16 or 7+64 bits, then 4 for
+// the masking key if the MASK bit is set (§5.2).
+func frameHeaderSize(b []byte) int {
+	size := 2
 	switch b[1] & 0x7F {
 	case 126:
 		size += 2
 	case 127:
 		size += 8
 	}
-	if h.masked {
+	if b[1]&0x80 != 0 {
 		size += 4
 	}
-	if b, err = c.br.Peek(size); err != nil {
-		return h, err
-	}
+	return size
+}
+
+// decodeHeader decodes the header that b is, whole (frameHeaderSize bytes).
+// The only rule it checks is the one without which there is no length.
+func decodeHeader(b []byte, h *frameHeader) error {
+	h.fin = b[0]&0x80 != 0
+	h.rsv = b[0] & 0x70
+	h.opcode = Opcode(b[0] & 0x0F)
+	h.masked = b[1]&0x80 != 0
 	// The length: 7 bits, or 126 and then 16 bits, or 127 and then 64 bits
 	// whose most significant bit must be 0 (S-34). A length that could have
 	// been written shorter is accepted: §5.2 asks senders, not receivers
@@ -1027,41 +1138,33 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	case 127:
 		n64 := binary.BigEndian.Uint64(b[2:])
 		if n64 > math.MaxInt64 {
-			return h, violation(StatusProtocolError, "64-bit payload length with the most significant bit set")
+			return violation(StatusProtocolError, "64-bit payload length with the most significant bit set")
 		}
 		h.length = int64(n64)
 	default:
 		h.length = int64(n)
 	}
 	if h.masked {
-		copy(h.key[:], b[size-4:size])
+		copy(h.key[:], b[len(b)-4:]) // the key ends the header
 	}
-	if c.onFrame != nil {
-		c.trace.headerIn = append(c.trace.in[:0], b[:size]...)
-	}
-	c.br.Discard(size)
-	err = c.checkHeader(h)
-	if err != nil && c.onFrame != nil {
-		c.trace.wireIn = nil
-		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
-	}
-	return h, err
+	return nil
 }
 
-// checkHeader checks the rules that a frame's header alone can break.
-func (c *Conn) checkHeader(h frameHeader) error {
+// checkHeader checks the rules that a frame's header alone can break, for
+// a frame that e reads.
+func checkHeader(h *frameHeader, e endpoint) error {
 	switch {
-	case h.rsv != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits (S-31, S-55)
-		return violation(StatusProtocolError, "reserved bits set (%#x) with no extension negotiated", h.rsv>>4)
+	case h.rsv&^e.rsvAllowed != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits (S-31, S-55)
+		return violation(StatusProtocolError, "reserved bits set (%#x) that no negotiated extension allows", h.rsv>>4)
 	case !h.opcode.isKnown(): // §5.2: reserved opcodes (S-33)
 		return violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
-	case !c.client && !h.masked: // §5.1: a client masks every frame (S-28)
+	case !e.client && !h.masked: // §5.1: a client masks every frame (S-28)
 		return violation(StatusProtocolError, "client frame is not masked")
-	case c.client && h.masked: // §5.1: a server masks none (C-28)
+	case e.client && h.masked: // §5.1: a server masks none (C-28)
 		return violation(StatusProtocolError, "server frame is masked")
-	case h.opcode.isControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
+	case h.opcode.IsControl() && !h.fin: // §5.5: control frames are never fragmented (S-40)
 		return violation(StatusProtocolError, "fragmented control frame")
-	case h.opcode.isControl() && h.length > maxControlPayload: // §5.5 (S-44)
+	case h.opcode.IsControl() && h.length > maxControlPayload: // §5.5 (S-44)
 		return violation(StatusProtocolError, "control frame payload of %d bytes (at most 125)", h.length)
 	}
 	return nil
@@ -1204,17 +1307,20 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	// the shallower the wait, the smaller the goroutine's stack can stay
 	// (README, "Memory"). Control frames between messages, a pong to
 	// this end's keepalive ping above all, bring it back here to wait.
-	for op == 0 {
+	for {
+		gotMessage := false
 		err = c.awaitFrame()
 		if err == nil {
-			op, msg, err = c.readMessage(dst)
+			op, msg, gotMessage, err = c.readMessage(dst)
 		}
 		if err != nil {
 			c.readErr = c.finish(err)
 			return 0, dst, c.readErr
 		}
+		if gotMessage {
+			return op, msg, nil
+		}
 	}
-	return op, msg, nil
 }
 
 // endRead gives the slot of reading back. It also turns a panic in the
@@ -1231,16 +1337,17 @@ func (c *Conn) endRead(err *error) {
 	<-c.reading
 }
 
-// readMessage reads the message whose first bytes awaitFrame saw arrive,
-// or returns opcode 0 when control frames came and no message began. Either
-// way it gives the buffered reader back once nothing more has arrived.
-func (c *Conn) readMessage(dst []byte) (Opcode, []byte, error) {
+// readMessage reads the message whose first bytes awaitFrame saw arrive;
+// gotMessage is false when control frames came and no message began.
+// Either way it gives the buffered reader back once nothing more has
+// arrived.
+func (c *Conn) readMessage(dst []byte) (op Opcode, msg []byte, gotMessage bool, err error) {
 	m := message{buf: dst, start: len(dst), checked: len(dst)}
-	if err := c.assemble(&m); err != nil {
-		return 0, dst, err
+	if gotMessage, err = c.assemble(&m); err != nil {
+		return 0, dst, false, err
 	}
 	c.idle()
-	return m.op, m.buf, nil
+	return m.op, m.buf, gotMessage, nil
 }
 
 // A message is a data message being reassembled from its frames (§5.4).
@@ -1255,19 +1362,19 @@ type message struct {
 // assemble reads frames until the message m is complete (§6.2, S-59).
 // Control frames may arrive between its fragments, and are answered at
 // once (§5.4, S-39). One that arrives before the message begins is
-// answered, and assemble returns with m.op still 0.
-func (c *Conn) assemble(m *message) error {
+// answered, and assemble returns with complete false.
+func (c *Conn) assemble(m *message) (complete bool, err error) {
 	for {
 		h, err := c.nextHeader()
 		if err != nil {
-			return err
+			return false, err
 		}
-		if h.opcode.isControl() {
+		if h.opcode.IsControl() {
 			if err := c.handleControl(h); err != nil {
-				return err
+				return false, err
 			}
 			if m.op == 0 {
-				return nil // no message yet: AppendMessage waits again
+				return false, nil // no message yet: AppendMessage waits again
 			}
 			continue
 		}
@@ -1276,9 +1383,9 @@ func (c *Conn) assemble(m *message) error {
 		// S-41).
 		switch {
 		case h.opcode == OpContinuation && m.op == 0:
-			return violation(StatusProtocolError, "continuation frame with no message to continue")
+			return false, violation(StatusProtocolError, "continuation frame with no message to continue")
 		case h.opcode != OpContinuation && m.op != 0:
-			return violation(StatusProtocolError, "new message before the fragmented one ended")
+			return false, violation(StatusProtocolError, "new message before the fragmented one ended")
 		case h.opcode != OpContinuation:
 			m.op = h.opcode
 		}
@@ -1286,23 +1393,23 @@ func (c *Conn) assemble(m *message) error {
 		// byte of the payload is read, and count the whole message, not
 		// just this frame (S-73).
 		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
-			return violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
+			return false, violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
 		}
 		if m.frames++; m.frames > c.maxFragments {
-			return violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
+			return false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
 		}
 		frameStart := len(m.buf)
 		if err := c.readPayload(h, m); err != nil {
-			return err
+			return false, err
 		}
 		if c.onFrame != nil {
 			c.traceIn(h, m.buf[frameStart:])
 		}
 		if h.fin {
 			if m.op == OpText && m.checked != len(m.buf) {
-				return violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
+				return false, violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
 			}
-			return nil
+			return true, nil
 		}
 	}
 }
@@ -1411,14 +1518,14 @@ func (c *Conn) sendMessage(op Opcode, p []byte, now bool) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return c.writeFrame(op, p, now)
+	return c.writeFrame(true, 0, op, p, now)
 }
 
 // writeControl sends a control frame (§5.5), at once.
 func (c *Conn) writeControl(op Opcode, p []byte) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return c.writeFrame(op, p, true)
+	return c.writeFrame(true, 0, op, p, true)
 }
 
 // ping asks a quiet peer for a sign of life (§5.5.2); timedReader calls it.
@@ -1445,15 +1552,16 @@ const smallFrame = 4096
 
 var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
 
-// writeFrame sends p as one final frame: RSV bits clear (§5.2, S-32), the
-// length in its shortest form (§5.2, S-35). A server's frame is not masked
+// writeFrame sends p as one frame, the last of its message if fin is set,
+// with the RSV bits rsv: clear unless an extension negotiated them (§5.2,
+// S-32). Its length takes its shortest form (§5.2, S-35). A server's frame is not masked
 // (§5.1, S-29); a client's is, with a new key that nobody can predict
 // (§5.3, §10.3, C-25, C-26), applied to a copy so that p itself is never
 // changed (C-27). A small frame joins the queue, which goes out now if
 // now is set (§6.1, S-57); a large one goes out at once, after the queue.
 // The caller holds writeMu: a frame is never interleaved with another
 // (§5.4, S-42).
-func (c *Conn) writeFrame(op Opcode, p []byte, now bool) error {
+func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) error {
 	if c.closeSent {
 		return ErrClosed
 	}
@@ -1465,9 +1573,9 @@ func (c *Conn) writeFrame(op Opcode, p []byte, now bool) error {
 		key = new([4]byte)
 		rand.Read(key[:])
 	}
-	header := appendHeader(c.header[:0], op, len(p), key)
+	header := appendHeader(c.header[:0], fin, rsv, op, len(p), key)
 	if c.onFrame != nil {
-		c.traceOut(op, header, p, key)
+		c.traceOut(fin, rsv, op, header, p, key)
 	}
 	if len(c.queue)+len(header)+len(p) <= smallFrame {
 		c.enqueue(header, p, key)
@@ -1488,7 +1596,7 @@ func (c *Conn) writeFrame(op Opcode, p []byte, now bool) error {
 		// TCP connection (TLS writes them one after the other).
 		c.iovec = [2][]byte{header, p}
 		c.buffers = c.iovec[:]
-		_, err = c.buffers.WriteTo(c.nc)
+		_, err = c.buffers.WriteTo(c.t)
 		c.iovec = [2][]byte{}
 	}
 	return c.checkWrite(err)
@@ -1497,9 +1605,8 @@ func (c *Conn) writeFrame(op Opcode, p []byte, now bool) error {
 // enqueue appends a small frame to the queue, masking the copy for a
 // client.
 func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
-	if c.queueBuf == nil {
-		c.queueBuf = smallFrames.Get().(*[smallFrame]byte)
-		c.queue = c.queueBuf[:0]
+	if c.queue == nil {
+		c.queue = smallFrames.Get().(*[smallFrame]byte)[:0]
 		c.queued.Store(true)
 	}
 	start := len(c.queue) + len(header)
@@ -1511,13 +1618,13 @@ func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
 
 // flushQueue writes the queued frames, and gives the buffer back.
 func (c *Conn) flushQueue() error {
-	if c.queueBuf == nil {
+	if c.queue == nil {
 		return nil
 	}
 	c.setWriteDeadline()
-	_, err := c.nc.Write(c.queue)
-	smallFrames.Put(c.queueBuf)
-	c.queueBuf, c.queue = nil, nil
+	_, err := c.t.Write(c.queue)
+	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
+	c.queue = nil
 	c.queued.Store(false)
 	return c.checkWrite(err)
 }
@@ -1526,7 +1633,7 @@ func (c *Conn) flushQueue() error {
 // close timeout once the Close is sent, as goodbyes are short.
 func (c *Conn) setWriteDeadline() {
 	now := time.Now()
-	if !c.closeSent && c.writeDeadline.Sub(now) > c.idleTimeout*7/8 {
+	if !c.closeSent && time.Duration(c.writeDeadline-now.UnixNano()) > c.idleTimeout*7/8 {
 		return // set less than an eighth of the timeout ago (see timedReader)
 	}
 	timeout := c.idleTimeout
@@ -1534,15 +1641,15 @@ func (c *Conn) setWriteDeadline() {
 		timeout = c.closeTimeout
 	}
 	deadline := now.Add(timeout)
-	c.writeDeadline = deadline
-	c.nc.SetWriteDeadline(deadline)
+	c.writeDeadline = deadline.UnixNano()
+	c.t.SetWriteDeadline(deadline)
 	// A Close under way bounds every write by the close timeout, even one
 	// whose own deadline, set just now, would outlast it. The order
 	// matters: this end sets its deadline and then looks, StartClose
 	// records its deadline and then sets it, so whichever runs first, the
 	// earlier deadline is set last.
 	if by := c.closeBy.Load(); by != 0 && by < deadline.UnixNano() {
-		c.nc.SetWriteDeadline(time.Unix(0, by))
+		c.t.SetWriteDeadline(time.Unix(0, by))
 	}
 }
 
@@ -1558,8 +1665,8 @@ func (c *Conn) checkWrite(err error) error {
 }
 
 // traceOut shows OnFrame a frame about to be written.
-func (c *Conn) traceOut(op Opcode, header, p []byte, key *[4]byte) {
-	f := Frame{Sent: true, Header: header, Fin: true, Opcode: op, Length: int64(len(p)), Payload: p[:min(len(p), TracedBytes)]}
+func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4]byte) {
+	f := Frame{Sent: true, Header: header, Fin: fin, RSV: rsv >> 4, Opcode: op, Length: int64(len(p)), Payload: p[:min(len(p), TracedBytes)]}
 	f.Wire = f.Payload
 	if key != nil {
 		f.Masked, f.Key = true, *key
@@ -1579,7 +1686,7 @@ func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
 		n := min(len(p), smallFrame-len(piece))
 		piece = append(piece, p[:n]...)
 		pos = maskBytes(key, pos, piece[len(piece)-n:])
-		if _, err := c.nc.Write(piece); err != nil {
+		if _, err := c.t.Write(piece); err != nil {
 			return err
 		}
 		p, piece = p[n:], buf[:0]
@@ -1587,10 +1694,15 @@ func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
 	return nil
 }
 
-// appendHeader appends the header of a final frame (§5.2), with the
-// masking key if key is not nil.
-func appendHeader(b []byte, op Opcode, length int, key *[4]byte) []byte {
-	b = append(b, 0x80|byte(op)) // FIN, and the opcode
+// appendHeader appends a frame header (§5.2): FIN if fin, the RSV bits rsv
+// (in place, 0x70), the opcode, the length in its shortest form (S-35),
+// and the masking key if key is not nil.
+func appendHeader(b []byte, fin bool, rsv byte, op Opcode, length int, key *[4]byte) []byte {
+	first := rsv | byte(op)
+	if fin {
+		first |= 0x80
+	}
+	b = append(b, first)
 	var mask byte
 	if key != nil {
 		mask = 0x80
@@ -1643,7 +1755,7 @@ func (c *Conn) StartClose(code StatusCode, reason string) error {
 	// to finish (see setWriteDeadline).
 	by := time.Now().Add(c.closeTimeout)
 	c.closeBy.Store(by.UnixNano())
-	c.nc.SetWriteDeadline(by)
+	c.t.SetWriteDeadline(by)
 	sent := c.writeClose(code, reason)
 	if sent == nil {
 		time.AfterFunc(c.closeTimeout, c.abort) // a peer that never answers
@@ -1692,7 +1804,7 @@ func (c *Conn) drainUntilClose() (err error) {
 	defer c.endRead(&err)
 	for c.readErr == nil {
 		h, err := c.nextHeader()
-		if err == nil && h.opcode.isControl() {
+		if err == nil && h.opcode.IsControl() {
 			err = c.handleControl(h)
 		} else if err == nil {
 			err = c.dropPayload(h)
@@ -1782,9 +1894,9 @@ func (c *Conn) fail(e *ProtocolError) {
 // first (C-32). Either waits at most the close timeout. Only the reader
 // calls it: the discarding reads the connection.
 func (c *Conn) closeTCP() {
-	if c.client || shutdownWrite(c.nc) == nil {
-		c.nc.SetReadDeadline(time.Now().Add(c.closeTimeout))
-		io.Copy(io.Discard, c.nc)
+	if c.client || c.t.CloseWrite() == nil {
+		c.t.SetReadDeadline(time.Now().Add(c.closeTimeout))
+		io.Copy(io.Discard, c.t)
 	}
 	c.abort()
 }
@@ -1808,7 +1920,7 @@ func shutdownWrite(nc net.Conn) error {
 // does not answer.
 func (c *Conn) abort() {
 	c.closeOnce.Do(func() {
-		c.nc.Close()
+		c.t.Close()
 		close(c.closed)
 	})
 }
