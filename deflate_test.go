@@ -422,3 +422,206 @@ func BenchmarkDeflate(b *testing.B) {
 		})
 	}
 }
+
+// strictInflater is a minimal DEFLATE decoder (RFC 1951) for one purpose:
+// it fails on any back-reference longer than its window, as zlib with
+// windowBits w does. It keeps its output across messages, as takeover does.
+type strictInflater struct {
+	window int
+	out    []byte
+	in     []byte
+	pos    int // in bits
+}
+
+var errStrict = errors.New("strict inflater")
+
+func (s *strictInflater) bits(n int) int {
+	v := 0
+	for i := 0; i < n; i++ {
+		if s.pos/8 >= len(s.in) {
+			panic(errStrict)
+		}
+		v |= int(s.in[s.pos/8]>>(s.pos%8)&1) << i
+		s.pos++
+	}
+	return v
+}
+
+// huffman maps (length, code) to a symbol, per RFC 1951 §3.2.2.
+type huffman map[[2]int]int
+
+func newHuffman(lengths []int) huffman {
+	var count [16]int
+	for _, l := range lengths {
+		count[l]++
+	}
+	count[0] = 0
+	var next [16]int
+	for code, l := 0, 1; l < 16; l++ {
+		code = (code + count[l-1]) << 1
+		next[l] = code
+	}
+	h := huffman{}
+	for sym, l := range lengths {
+		if l > 0 {
+			h[[2]int{l, next[l]}] = sym
+			next[l]++
+		}
+	}
+	return h
+}
+
+func (s *strictInflater) symbol(h huffman) int {
+	code := 0
+	for l := 1; l < 16; l++ {
+		code = code<<1 | s.bits(1)
+		if sym, ok := h[[2]int{l, code}]; ok {
+			return sym
+		}
+	}
+	panic(errStrict)
+}
+
+var (
+	lengthBase  = []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258}
+	lengthExtra = []int{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	distBase    = []int{1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577}
+	distExtra   = []int{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+)
+
+// message inflates one message's payload with the tail of §7.2.2, and
+// returns an error for a distance beyond the window or a broken stream.
+func (s *strictInflater) message(payload []byte) (msg []byte, err error) {
+	start := len(s.out)
+	s.in, s.pos = append(append([]byte{}, payload...), 0, 0, 0xff, 0xff), 0
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok && (e == errStrict || strings.Contains(e.Error(), "distance")) {
+				err = e
+				return
+			}
+			panic(r)
+		}
+	}()
+	for s.pos/8 < len(s.in)-1 || s.pos%8 == 0 && s.pos/8 < len(s.in) {
+		s.bits(1) // BFINAL: a new stream may follow (§7.2.1)
+		switch s.bits(2) {
+		case 0:
+			s.pos = (s.pos + 7) / 8 * 8
+			n := s.bits(16)
+			s.bits(16)
+			for range n {
+				s.out = append(s.out, byte(s.bits(8)))
+			}
+		case 1:
+			lit := make([]int, 288)
+			for i := range lit {
+				lit[i] = [4]int{8, 9, 7, 8}[btoi(i >= 144)+btoi(i >= 256)+btoi(i >= 280)]
+			}
+			s.block(newHuffman(lit), newHuffman(slicesRepeat(5, 30)))
+		case 2:
+			hlit, hdist, hclen := s.bits(5)+257, s.bits(5)+1, s.bits(4)+4
+			order := []int{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
+			cl := make([]int, 19)
+			for i := range hclen {
+				cl[order[i]] = s.bits(3)
+			}
+			ch := newHuffman(cl)
+			var lengths []int
+			for len(lengths) < hlit+hdist {
+				switch sym := s.symbol(ch); {
+				case sym < 16:
+					lengths = append(lengths, sym)
+				case sym == 16:
+					prev := lengths[len(lengths)-1]
+					lengths = append(lengths, slicesRepeatN(prev, 3+s.bits(2))...)
+				case sym == 17:
+					lengths = append(lengths, make([]int, 3+s.bits(3))...)
+				default:
+					lengths = append(lengths, make([]int, 11+s.bits(7))...)
+				}
+			}
+			s.block(newHuffman(lengths[:hlit]), newHuffman(lengths[hlit:]))
+		default:
+			panic(errStrict)
+		}
+	}
+	return s.out[start:], nil
+}
+
+func (s *strictInflater) block(lit, dist huffman) {
+	for {
+		sym := s.symbol(lit)
+		switch {
+		case sym < 256:
+			s.out = append(s.out, byte(sym))
+			continue
+		case sym == 256:
+			return
+		}
+		length := lengthBase[sym-257] + s.bits(lengthExtra[sym-257])
+		d := s.symbol(dist)
+		distance := distBase[d] + s.bits(distExtra[d])
+		if distance > s.window || distance > len(s.out) {
+			panic(fmt.Errorf("distance %d beyond a window of %d", distance, s.window))
+		}
+		for range length {
+			s.out = append(s.out, s.out[len(s.out)-distance])
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func slicesRepeat(v, n int) []int { return slicesRepeatN(v, n) }
+
+func slicesRepeatN(v, n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = v
+	}
+	return r
+}
+
+// TestDeflateWindow proves §7.1.2.1 for the sender: with a window of 2^w,
+// w from 8 to 15, every message inflates under a strict history of 2^w
+// bytes, with and without takeover, and the window holds across messages.
+func TestDeflateWindow(t *testing.T) {
+	t.Run("strict_inflater_reads_the_examples", func(t *testing.T) {
+		s := &strictInflater{window: 1 << 15}
+		for _, ex := range []string{"f2 48 cd c9 c9 07 00", "f2 00 11 00 00", "00 05 00 fa ff 48 65 6c 6c 6f 00", "f2 48 05 00 00 00 ff ff ca c9 c9 07 00"} {
+			if got, err := s.message(hexBytes(ex)); err != nil || string(got) != "Hello" {
+				t.Errorf("% s: %q, %v", ex, got, err)
+			}
+		}
+		tight := &strictInflater{window: 4}
+		tight.message(hexBytes("f2 48 cd c9 c9 07 00"))
+		if _, err := tight.message(hexBytes("f2 00 11 00 00")); err == nil {
+			t.Error("a distance of 5 passed a window of 4")
+		}
+	})
+	for bits := 8; bits <= 15; bits++ {
+		for _, takeover := range []bool{false, true} {
+			t.Run(fmt.Sprintf("7.1.2.1/w=%d/takeover=%v", bits, takeover), func(t *testing.T) {
+				p := deflateParams{serverMaxWindowBits: bits, serverNoContextTakeover: !takeover, clientNoContextTakeover: !takeover}
+				s, _ := conns(p, DeflateOptions{})
+				strict := &strictInflater{window: 1 << bits}
+				for i, n := range []int{300, 5000, 40000, 1000} {
+					if !takeover {
+						strict.out = nil
+					}
+					msg := testText(n, uint64(i))
+					got, err := strict.message(s.compress(nil, msg))
+					if err != nil || !bytes.Equal(got, msg) {
+						t.Fatalf("message %d (%d bytes): %v", i, n, err)
+					}
+				}
+			})
+		}
+	}
+}
