@@ -56,7 +56,10 @@ type DeflateOptions struct {
 	// client_no_context_takeover, and an idle connection holds no
 	// compression state at all. Takeover compresses small, similar
 	// messages better, but mixes secrets with attacker-chosen text in one
-	// window (§8: CRIME, BREACH) and keeps about 300 KiB per connection.
+	// window (§8: CRIME, BREACH), and a connection then keeps a
+	// compress/flate writer, about 1.2 MiB at any level (its hash tables
+	// are arrays), where without takeover it keeps under 100 bytes
+	// (BenchmarkDeflateConnMemory).
 	ContextTakeover bool
 
 	// Threshold: messages shorter than this go out uncompressed. Default
@@ -374,7 +377,10 @@ func (d *deflateConn) compress(dst, p []byte) []byte {
 // window holds between them too; a reset only ever makes the next
 // message start without history, which is always valid. Resets are
 // cheap at BestSpeed (a counter bump) and cost a 640 KiB clear at other
-// levels, so a small window always compresses at BestSpeed.
+// levels, so a small window always compresses at BestSpeed. Resets beat
+// flate.HuffmanOnly (no back-references at all) at every window: on 16 KiB
+// of JSON-like text, 0.49 of the size at w=8 and 0.25 at w=10, against
+// 0.59 for Huffman only.
 type deflater struct {
 	fw     *flate.Writer
 	out    sink

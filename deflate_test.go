@@ -625,3 +625,35 @@ func TestDeflateWindow(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDeflateConnMemory reports what one connection keeps between
+// messages, after one message each way: nothing without takeover; the
+// writer and the receive window with it.
+func BenchmarkDeflateConnMemory(b *testing.B) {
+	for _, p := range []deflateParams{noTakeoverParams, takeoverParams} {
+		b.Run(fmt.Sprintf("takeover=%v", !p.serverNoContextTakeover), func(b *testing.B) {
+			msg := testText(4096, 6)
+			const n = 200
+			kept := make([]*deflateConn, n)
+			for b.Loop() {
+				var before, after runtime.MemStats
+				clear(kept)
+				runtime.GC()
+				runtime.GC() // and the pools' victims
+
+				runtime.ReadMemStats(&before)
+				for i := range kept {
+					s, c := conns(p, DeflateOptions{})
+					c.inflate(nil, src(s.compress(nil, msg)), 1<<20, 1<<21, nil)
+					s.history = c.history // one end's send and receive state together
+					kept[i] = s
+				}
+				runtime.GC()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/n, "B/conn")
+			}
+			runtime.KeepAlive(kept)
+		})
+	}
+}
