@@ -494,10 +494,10 @@ var inflaters = sync.Pool{New: func() any {
 func (d *deflateConn) inflate(dst []byte, src io.Reader, maxSize, maxWire int64, check func([]byte) error) ([]byte, error) {
 	in := inflaters.Get().(*inflater)
 	defer func() {
-		in.feed = feeder{}
+		in.feed.start(nil, 0) // the pool keeps no reference to src
 		inflaters.Put(in)
 	}()
-	in.feed = feeder{src: src, maxWire: maxWire}
+	in.feed.start(src, maxWire)
 	start := len(dst)
 	d.seen = 0
 	// The zero-byte payload holds no DEFLATE block at all: the empty
@@ -620,6 +620,13 @@ type feeder struct {
 	wire    int64
 	maxWire int64
 	empty   int // reads in a row that returned nothing
+}
+
+// start readies f for a message, keeping its buffer: clearing 4 KiB per
+// message would cost more than the small messages it serves.
+func (f *feeder) start(src io.Reader, maxWire int64) {
+	f.src, f.maxWire = src, maxWire
+	f.r, f.w, f.srcDone, f.tailed, f.wire, f.empty = 0, 0, false, false, 0, 0
 }
 
 func (f *feeder) ReadByte() (byte, error) {
