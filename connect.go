@@ -53,7 +53,7 @@ func runClient(url string, opts DialOptions, stdin io.Reader, stdout, stderr io.
 	c, err := Dial(ctx, url, &opts)
 	cancel()
 	if err != nil {
-		fmt.Fprintf(stderr, "wsecho: %v\n", err)
+		fmt.Fprintf(stderr, "wsecho: %v%s\n", err, trustHint(err))
 		return 1
 	}
 	if p := c.Subprotocol(); p != "" {
