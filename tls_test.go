@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"log"
@@ -576,4 +577,71 @@ func newServerWithCertificate(t testing.TB, cert tls.Certificate) *httptest.Serv
 	srv.StartTLS()
 	stopAtEnd(t, srv, s)
 	return srv
+}
+
+// TestBrowserTLS loads the page from the built binary with -tls-dev in
+// Chromium, which trusts exactly that certificate by its logged SPKI
+// fingerprint (--ignore-certificate-errors-spki-list, as the README
+// says), not by ignoring every certificate error. The page comes over
+// HTTP/2 (ALPN h2), its WebSocket over wss:// on an HTTP/1.1 connection of
+// the same port, from the page's own origin https://localhost:PORT (S-14,
+// S-15); Send gets its answer, and closing the page closes the socket
+// with 1000.
+func TestBrowserTLS(t *testing.T) {
+	chromium := findBrowser(t)
+	bin := buildBinary(t)
+	p := startBinary(t, bin, "-addr", "localhost:0", "-tls-dev")
+	spki := loggedFingerprints(t, p).spki
+	browser := launchBrowser(t, chromium, "--ignore-certificate-errors-spki-list="+spki)
+	page := browser.newPage()
+	page.navigate(p.url)
+	if state := page.eval(untilOpen); state != "open" {
+		t.Fatalf("#state reads %q, want %q", state, "open")
+	}
+	page.click("#send")
+	entry := page.evalEntry(1)
+	if want := "I have received this message from you : Sent from my browser!\nGlad to be your webserver."; entry.Text != want {
+		t.Errorf("first entry reads %q, want %q", entry.Text, want)
+	}
+	if origin := page.eval("location.origin"); origin != strings.TrimSuffix(p.url, "/") {
+		t.Errorf("the page's origin is %v, want %s", origin, strings.TrimSuffix(p.url, "/"))
+	}
+	page.close()
+	line := p.stderr.waitFor(t, `"websocket closed"`, func(line string) bool { return strings.Contains(line, `msg="websocket closed"`) })
+	if !strings.Contains(line, "path=/websocket") || !strings.Contains(line, "code=1000") {
+		t.Errorf("the server logged %q, want /websocket closed with 1000", line)
+	}
+
+	for _, problem := range browser.problems() {
+		t.Errorf("browser: %s", problem)
+	}
+	if got := browser.protocols(); !slices.Equal(got, []string{"GET " + p.url + " h2", "WebSocket wss://" + p.addr + "/websocket"}) {
+		t.Errorf("the browser's requests and their protocols: %q, want the page over h2 and a wss:// socket", got)
+	}
+}
+
+// protocols lists each request the browser reported with the protocol
+// its response came over ("h2", "http/1.1"), and each WebSocket it
+// created.
+func (b *cdpBrowser) protocols() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var list []string
+	for _, e := range b.events {
+		var p struct {
+			URL      string `json:"url"` // Network.webSocketCreated
+			Response struct {
+				URL      string `json:"url"`
+				Protocol string `json:"protocol"`
+			} `json:"response"`
+		}
+		json.Unmarshal(e.Params, &p)
+		switch e.Method {
+		case "Network.responseReceived":
+			list = append(list, "GET "+p.Response.URL+" "+p.Response.Protocol)
+		case "Network.webSocketCreated":
+			list = append(list, "WebSocket "+p.URL)
+		}
+	}
+	return list
 }
