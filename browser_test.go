@@ -315,13 +315,14 @@ type cdpBrowser struct {
 	gone     chan struct{}           // closed when it has
 }
 
-// launchBrowser starts Chromium headless, with a fresh profile, connects
-// to its DevTools server with Dial, and closes it when the test ends.
-func launchBrowser(t *testing.T, path string) *cdpBrowser {
+// launchBrowser starts Chromium headless, with a fresh profile and the
+// flags extra, connects to its DevTools server with Dial, and closes it
+// when the test ends.
+func launchBrowser(t *testing.T, path string, extra ...string) *cdpBrowser {
 	t.Helper()
 	b := &cdpBrowser{
 		t:        t,
-		cmd:      exec.Command(path, browserFlags(t.TempDir())...),
+		cmd:      exec.Command(path, browserFlags(t.TempDir(), extra...)...),
 		stderr:   newLogCapture(),
 		exited:   make(chan error, 1),
 		pending:  make(map[int]chan cdpMessage),
@@ -360,15 +361,16 @@ func launchBrowser(t *testing.T, path string) *cdpBrowser {
 // browserFlags are the flags of a headless Chromium that runs as root in a
 // container and contacts nothing but the test server. Port 0: its DevTools
 // server listens on a port of its choosing, and says which on stderr.
-func browserFlags(profile string) []string {
-	return []string{
+// The page to open comes last, after extra.
+func browserFlags(profile string, extra ...string) []string {
+	flags := []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + profile,
 		"--remote-debugging-port=0",
-		"about:blank",
 	}
+	return append(append(flags, extra...), "about:blank")
 }
 
 // devToolsURL waits, at most cdpTimeout, for the line in which Chromium

@@ -70,7 +70,7 @@ func runClient(url string, opts DialOptions, linger time.Duration, stdin io.Read
 	c, err := Dial(ctx, url, &opts)
 	cancel()
 	if err != nil {
-		fmt.Fprintf(stderr, "wsecho: %v\n", err)
+		fmt.Fprintf(stderr, "wsecho: %v%s\n", err, trustHint(err))
 		return 1
 	}
 	if p := c.Subprotocol(); p != "" {

@@ -12,6 +12,8 @@
 //
 //	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
 //	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...] [-linger 1s]
+//	go run . -tls-dev | -tls-cert FILE -tls-key FILE   (https:// and wss://, tls.go)
+//	go run . -connect wss://HOST/echo [-ca FILE] [-pin SHA256]
 //
 // and the limits and timeouts that protect it from slow, broken and hostile
 // peers: -hosts, -max-conns, -max-fragments, -max-header-bytes,
@@ -68,14 +70,27 @@ func main() {
 	idleTimeout := flag.Duration("idle-timeout", time.Minute, "a WebSocket silent for half of this is pinged, and dropped when silent for all of it")
 	closeTimeout := flag.Duration("close-timeout", 5*time.Second, "time a peer has to answer a Close, and then to close TCP")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, time the WebSockets have to close before the process exits")
+	// TLS (tls.go): the server's certificate, and whom -connect trusts.
+	serverTLS := addServerTLSFlags(flag.CommandLine)
+	clientTLS := addClientTLSFlags(flag.CommandLine)
 	flag.Parse()
 
 	if *connectURL != "" {
 		opts := DialOptions{Origin: *origin, Options: Options{Subprotocols: splitList(*subprotocols)}}
+		var err error
+		if opts.TLSConfig, err = clientTLS.config(); err != nil {
+			fmt.Fprintf(os.Stderr, "wsecho: %v\n", err)
+			os.Exit(2)
+		}
 		os.Exit(runClient(*connectURL, opts, *linger, os.Stdin, os.Stdout, os.Stderr))
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	tlsConfig, err := serverTLS.config(log)
+	if err != nil {
+		log.Error("cannot serve TLS", "err", err)
+		os.Exit(2)
+	}
 	// Listen before saying so: once "listening" is logged, connections are
 	// accepted. With port 0 the line tells which port the system chose. The
 	// address listened on decides which Host names are allowed.
@@ -96,6 +111,7 @@ func main() {
 	s.trace = *trace
 	srv := s.httpServer(*handshakeTimeout)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	srv.TLSConfig = tlsConfig
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,23 +125,28 @@ func main() {
 		s.wait(shutdown)
 	}()
 
-	log.Info("listening", "url", pageURL(*addr, ln.Addr()))
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	log.Info("listening", "url", pageURL(tlsConfig != nil, *addr, ln.Addr()))
+	if err := serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
 		os.Exit(1)
 	}
 	<-stopped
 }
 
-// pageURL is the address of the page: the host as the -addr flag named it
-// (localhost if it named none), and the port the listener got.
-func pageURL(addr string, listening net.Addr) string {
+// pageURL is the address of the page: https if it is served over TLS, the
+// host as the -addr flag named it (localhost if it named none), and the
+// port the listener got.
+func pageURL(overTLS bool, addr string, listening net.Addr) string {
 	host, _, _ := net.SplitHostPort(addr)
 	if host == "" {
 		host = "localhost"
 	}
 	_, port, _ := net.SplitHostPort(listening.String())
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	scheme := "http://"
+	if overTLS {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/"
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

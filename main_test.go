@@ -858,7 +858,7 @@ func startBinary(t *testing.T, bin string, args ...string) *process {
 	p.cmd.Stderr = p.stderr
 	p.exited = runUntilEnd(t, p.cmd)
 	line := p.stderr.waitFor(t, `"listening" line`, func(line string) bool { return strings.Contains(line, "msg=listening") })
-	m := regexp.MustCompile(` url=(http://(\S+)/)\n$`).FindStringSubmatch(line)
+	m := regexp.MustCompile(` url=(https?://(\S+)/)\n$`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("the listening line %q has no url", line)
 	}
@@ -920,15 +920,20 @@ func TestSplitList(t *testing.T) {
 }
 
 func TestPageURL(t *testing.T) {
-	tests := []struct{ flag, listening, want string }{
-		{"localhost:5000", "127.0.0.1:5000", "http://localhost:5000/"},
-		{"127.0.0.1:0", "127.0.0.1:43567", "http://127.0.0.1:43567/"},
-		{":5000", "[::]:5000", "http://localhost:5000/"},
-		{"[::1]:0", "[::1]:40000", "http://[::1]:40000/"},
+	tests := []struct {
+		overTLS               bool
+		flag, listening, want string
+	}{
+		{false, "localhost:5000", "127.0.0.1:5000", "http://localhost:5000/"},
+		{false, "127.0.0.1:0", "127.0.0.1:43567", "http://127.0.0.1:43567/"},
+		{false, ":5000", "[::]:5000", "http://localhost:5000/"},
+		{false, "[::1]:0", "[::1]:40000", "http://[::1]:40000/"},
+		{true, "localhost:8443", "127.0.0.1:8443", "https://localhost:8443/"},
+		{true, "[::1]:0", "[::1]:40000", "https://[::1]:40000/"},
 	}
 	for _, tt := range tests {
-		if got := pageURL(tt.flag, addrString(tt.listening)); got != tt.want {
-			t.Errorf("pageURL(%q, %q) = %q, want %q", tt.flag, tt.listening, got, tt.want)
+		if got := pageURL(tt.overTLS, tt.flag, addrString(tt.listening)); got != tt.want {
+			t.Errorf("pageURL(%v, %q, %q) = %q, want %q", tt.overTLS, tt.flag, tt.listening, got, tt.want)
 		}
 	}
 }
