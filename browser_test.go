@@ -178,11 +178,11 @@ const echoInBrowser = `new Promise((resolve, reject) => {
 	};
 })`
 
-// openPage launches Chromium, opens url in a new page, and waits until the
-// page says its socket is open.
-func openPage(t *testing.T, chromium, url string) (*cdpBrowser, *cdpPage) {
+// openPage launches Chromium, with flags besides its usual ones, opens url
+// in a new page, and waits until the page says its socket is open.
+func openPage(t *testing.T, chromium, url string, flags ...string) (*cdpBrowser, *cdpPage) {
 	t.Helper()
-	browser := launchBrowser(t, chromium)
+	browser := launchBrowser(t, chromium, flags...)
 	page := browser.newPage()
 	page.navigate(url)
 	if state := page.eval(untilOpen); state != "open" {
@@ -315,13 +315,14 @@ type cdpBrowser struct {
 	gone     chan struct{}           // closed when it has
 }
 
-// launchBrowser starts Chromium headless, with a fresh profile, connects
-// to its DevTools server with Dial, and closes it when the test ends.
-func launchBrowser(t *testing.T, path string) *cdpBrowser {
+// launchBrowser starts Chromium headless, with a fresh profile and flags
+// besides browserFlags, connects to its DevTools server with Dial, and
+// closes it when the test ends.
+func launchBrowser(t *testing.T, path string, flags ...string) *cdpBrowser {
 	t.Helper()
 	b := &cdpBrowser{
 		t:        t,
-		cmd:      exec.Command(path, browserFlags(t.TempDir())...),
+		cmd:      exec.Command(path, append(flags, browserFlags(t.TempDir())...)...),
 		stderr:   newLogCapture(),
 		exited:   make(chan error, 1),
 		pending:  make(map[int]chan cdpMessage),
