@@ -993,12 +993,16 @@ func TestBrowserRefusedHandshake(t *testing.T) {
 		};
 		new MutationObserver((_, watch) => { if (check()) watch.disconnect(); })
 			.observe(hint, { attributes: true, childList: true });
+		// Reconnect once the Going Away has closed the open socket.
 		const reconnect = () => {
-			if (stateEl.dataset.state !== "closed") return setTimeout(reconnect, 10);
-			if (hint.className === "error") return;
+			if (stateEl.dataset.state !== "closed") return false;
 			document.getElementById("reconnect").click();
+			return true;
 		};
-		reconnect();
+		if (!reconnect()) {
+			new MutationObserver((_, watch) => { if (reconnect()) watch.disconnect(); })
+				.observe(stateEl, { attributes: true, attributeFilter: ["data-state"] });
+		}
 	})`)
 	if s, _ := hint.(string); !strings.Contains(s, "refused the handshake") || !strings.Contains(s, "log") {
 		t.Errorf("after a refused handshake the hint reads %q, want it to say the server may have refused it and to read its log", hint)
