@@ -40,9 +40,17 @@ func TestBrowser(t *testing.T) {
 	app := startApp(t, Options{}, func(s *server) http.Handler { return requests.record(s.routes()) })
 	browser, page := openPage(t, chromium, app.URL+"/") // it loads, connects, and says so
 
+	// Before the first message, a line says what to do; the first reply
+	// takes its place.
+	if hint := page.eval(`hint.hidden ? "" : hint.textContent`); !strings.HasPrefix(hint.(string), "Press Send") {
+		t.Errorf("before the first message the hint reads %q, want it to say: press Send", hint)
+	}
 	// Send: the tutorial's message, and its answer, in two lines.
 	page.click("#send")
 	entry := page.evalEntry(1)
+	if hidden := page.eval(`hint.hidden`); hidden != true {
+		t.Error("the hint is still shown after the first reply")
+	}
 	if want := "I have received this message from you : Sent from my browser!\nGlad to be your webserver."; entry.Text != want {
 		t.Errorf("first entry reads %q, want %q", entry.Text, want)
 	}
@@ -178,11 +186,11 @@ const echoInBrowser = `new Promise((resolve, reject) => {
 	};
 })`
 
-// openPage launches Chromium, opens url in a new page, and waits until the
-// page says its socket is open.
-func openPage(t *testing.T, chromium, url string) (*cdpBrowser, *cdpPage) {
+// openPage launches Chromium, with flags besides its usual ones, opens url
+// in a new page, and waits until the page says its socket is open.
+func openPage(t *testing.T, chromium, url string, flags ...string) (*cdpBrowser, *cdpPage) {
 	t.Helper()
-	browser := launchBrowser(t, chromium)
+	browser := launchBrowser(t, chromium, flags...)
 	page := browser.newPage()
 	page.navigate(url)
 	if state := page.eval(untilOpen); state != "open" {
@@ -784,6 +792,24 @@ func TestBrowserFrameInspector(t *testing.T) {
 	}
 	long.expectPayload(t, long.Text, TracedBytes) // the first 64 bytes of 200 are shown
 
+	// A message whose "✓" (e2 9c 93) the 64-byte cut splits after its
+	// second byte: the text shown stops before it, rather than show "�".
+	page.click("#message")
+	page.call("Input.insertText", map[string]any{"text": strings.Repeat("x", 51) + "✓ after the cut"}, nil)
+	page.pressEnter()
+	cut := readDrawnFrame(t, page, 3)
+	if want := `{"output":"` + strings.Repeat("x", 51) + " …"; cut.Text != want {
+		t.Errorf("the payload cut inside ✓ reads %q, want %q", cut.Text, want)
+	}
+
+	// Replies and diagrams in one order, oldest first.
+	if order := page.eval(`[...framesEl.querySelectorAll("figure")].map((f) => f.dataset.message).join()`); order != "1,2,3" {
+		t.Errorf("the diagrams are of messages %q, in that order; want 1,2,3, oldest first as the replies", order)
+	}
+	if first := page.evalEntry(1); !strings.Contains(first.Text, "Sent from my browser!") {
+		t.Errorf("the first reply listed reads %q, want the first message's", first.Text)
+	}
+
 	// The server starts shutting down (what Shutdown calls, without the
 	// wait for Chromium's spare idle connection): it sends Close 1001
 	// "server shutting down", and the page shows both.
@@ -802,6 +828,9 @@ func TestBrowserFrameInspector(t *testing.T) {
 	})`)
 	if s, _ := closed.(string); !strings.Contains(s, "code 1001 (Going Away)") || !strings.Contains(s, `reason "server shutting down"`) {
 		t.Errorf("the page says %q, want the code 1001 (Going Away) and the reason", closed)
+	}
+	if last := page.eval(`framesEl.lastElementChild.className`); last != "closed" {
+		t.Errorf("the last element of the diagrams is %q, want the close, the newest", last)
 	}
 	app.waitHandlers(t)
 
@@ -945,4 +974,39 @@ func TestConnectToBrowser(t *testing.T) {
 	if status := await(t, exit); status != 0 {
 		t.Fatalf("the client exited with %d: %s", status, stderr)
 	}
+}
+
+// TestBrowserRefusedHandshake: a browser is told nothing of a refused
+// handshake, only that the connection closed with 1006 before it opened
+// (§4.1). The page then says the server may have refused it, and that the
+// server's log says why. Here the server refuses (503) because it is
+// shutting down, and the page's Reconnect meets the refusal.
+func TestBrowserRefusedHandshake(t *testing.T) {
+	chromium := findBrowser(t)
+	app := startApp(t, Options{}, nil)
+	_, page := openPage(t, chromium, app.URL+"/")
+	app.s.goingAway() // 1001 to the open socket; new handshakes get 503
+	hint := page.eval(`new Promise((resolve) => {
+		const check = () => {
+			if (hint.className !== "error") return false;
+			resolve(hint.hidden ? "" : hint.textContent);
+			return true;
+		};
+		new MutationObserver((_, watch) => { if (check()) watch.disconnect(); })
+			.observe(hint, { attributes: true, childList: true });
+		// Reconnect once the Going Away has closed the open socket.
+		const reconnect = () => {
+			if (stateEl.dataset.state !== "closed") return false;
+			document.getElementById("reconnect").click();
+			return true;
+		};
+		if (!reconnect()) {
+			new MutationObserver((_, watch) => { if (reconnect()) watch.disconnect(); })
+				.observe(stateEl, { attributes: true, attributeFilter: ["data-state"] });
+		}
+	})`)
+	if s, _ := hint.(string); !strings.Contains(s, "refused the handshake") || !strings.Contains(s, "log") {
+		t.Errorf("after a refused handshake the hint reads %q, want it to say the server may have refused it and to read its log", hint)
+	}
+	app.waitHandlers(t)
 }

@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -73,6 +74,7 @@ func main() {
 	// TLS (tls.go): the server's certificate, and whom -connect trusts.
 	serverTLS := addServerTLSFlags(flag.CommandLine)
 	clientTLS := addClientTLSFlags(flag.CommandLine)
+	trustedProxies := flag.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose Forwarded and X-Forwarded-* headers are believed, e.g. 127.0.0.1,::1 (proxy.go)")
 	flag.Parse()
 
 	if *connectURL != "" {
@@ -89,6 +91,11 @@ func main() {
 	tlsConfig, err := serverTLS.config(log)
 	if err != nil {
 		log.Error("cannot serve TLS", "err", err)
+		os.Exit(2)
+	}
+	proxies, err := parseProxies(splitList(*trustedProxies))
+	if err != nil {
+		log.Error("bad -trusted-proxies", "err", err)
 		os.Exit(2)
 	}
 	// Listen before saying so: once "listening" is logged, connections are
@@ -109,6 +116,7 @@ func main() {
 	})
 	s.maxConns, s.maxHeaderBytes = *maxConns, *maxHeaderBytes
 	s.trace = *trace
+	s.proxies = proxies
 	srv := s.httpServer(*handshakeTimeout)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	srv.TLSConfig = tlsConfig
@@ -166,6 +174,10 @@ type server struct {
 	opts  Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
 	trace bool    // log each handshake and frame (-trace, frames.go)
 
+	// proxies are the reverse proxies whose forwarding headers are
+	// believed (-trusted-proxies, proxy.go); nil: none.
+	proxies []netip.Prefix
+
 	// Limits of the WebSocket endpoints, checked before Upgrade; zero
 	// means none. main sets them from -max-conns and -max-header-bytes.
 	maxConns       int
@@ -191,7 +203,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", servePage)
 	mux.Handle("/websocket", s.inspected(jsonOpts, jsonEcho))
 	mux.Handle("/echo", s.websocket(s.opts, echo))
-	return mux
+	return s.guardHosts(mux, "/websocket", "/echo")
 }
 
 // servePage serves index.html, which must only ever talk to this server.
@@ -296,13 +308,17 @@ func mustJSON(v any) []byte {
 
 // websocket turns a function that talks over one connection into an HTTP
 // handler: it checks the server's limits, upgrades the request, logs the
-// open, and runs talk.
+// open, and runs talk. Upgrade judges the request as its client sent it,
+// through a trusted proxy if it came through one (publicRequest); the
+// trace shows it as it arrived.
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pub := s.publicRequest(r)
+		who := remoteAttrs(r, pub)
 		// The limits come first: a request refused here costs no upgrade.
 		if refusal := s.checkLimits(r); refusal != nil {
 			Refuse(w, refusal)
-			s.log.Info("handshake refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", refusal)
+			s.log.Info("handshake refused", append(who, "path", r.URL.Path, "err", refusal)...)
 			return
 		}
 		o := &opts
@@ -312,13 +328,13 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			traced.OnResponse = func(head []byte) { s.traceResponse(r, head) }
 			o = &traced
 		}
-		c, err := Upgrade(w, r, o)
+		c, err := Upgrade(w, pub, o)
 		if refusal, ok := err.(*HandshakeError); ok && s.trace {
 			s.traceRefusal(w, r, refusal)
 		}
 		if err != nil {
 			s.release()
-			s.log.Info("handshake refused", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			s.log.Info("handshake refused", append(who, "path", r.URL.Path, "err", err)...)
 			return
 		}
 		if !s.track(c) {
@@ -326,10 +342,10 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			s.release() // once closed: wait waits for it
 			return
 		}
-		s.log.Info("websocket open", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.log.Info("websocket open", append(who, "path", r.URL.Path)...)
 		// The connection lives on in a goroutine of its own, so that
 		// net/http's goroutine returns and frees what it kept for the request.
-		go s.talk(c, r.URL.Path, talk)
+		go s.talk(c, who, r.URL.Path, talk)
 	})
 }
 
@@ -340,17 +356,18 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 // the bottom of its stack, so talk keeps little in its frame: a goroutine
 // that waits in about a kilobyte of stack keeps the 2 KiB stack it
 // started with, where a deeper one's stack doubles (README, "Memory").
-func (s *server) talk(c *Conn, path string, talk func(*Conn) error) (err error) {
-	defer s.hangUp(c, path, time.Now(), &err)
+func (s *server) talk(c *Conn, who []any, path string, talk func(*Conn) error) (err error) {
+	defer s.hangUp(c, who, path, time.Now(), &err)
 	return talk(c)
 }
 
 // hangUp closes a connection with the status code that fits how its
-// conversation ended, and logs the close. A conversation that panicked
+// conversation ended, and logs the close, naming the peer as remoteAttrs does
+// (proxy.go). A conversation that panicked
 // ends with 1011, so that the peer still gets a Close frame and the
 // connection is not leaked: net/http's own recovery does not close a
 // hijacked connection.
-func (s *server) hangUp(c *Conn, path string, start time.Time, err *error) {
+func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *error) {
 	defer s.untrack(c)
 	if p := recover(); p != nil {
 		*err = fmt.Errorf("panic: %v", p)
@@ -362,8 +379,8 @@ func (s *server) hangUp(c *Conn, path string, start time.Time, err *error) {
 	if errors.As(*err, &protoErr) || code == StatusInternalError {
 		level = slog.LevelWarn // §7.1.7: a failed connection SHOULD be logged
 	}
-	attrs := []any{"remote", c.RemoteAddr().String(), "path", path,
-		"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond)}
+	attrs := append(slices.Clone(who), "path", path,
+		"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 	if code == StatusInternalError {
 		// The peer was told only "internal error": the log says what.
 		attrs = append(attrs, "err", (*err).Error())
