@@ -97,7 +97,7 @@ func (s *server) publicRequest(r *http.Request) *http.Request {
 	if _, _, err := net.SplitHostPort(pub.Host); err != nil && pub.Host != "" {
 		switch strings.ToLower(f.proto) {
 		case "http", "https", "ws", "wss":
-			pub.Host = withPort(pub.Host, strings.ToLower(f.proto))
+			pub.Host = net.JoinHostPort(strings.Trim(pub.Host, "[]"), defaultPort(f.proto))
 		}
 	}
 	if f.client != "" {
@@ -233,7 +233,7 @@ func remoteAttrs(r, pub *http.Request) []any {
 }
 
 // guardHosts wraps mux so that every route has the Host guard of the
-// WebSocket endpoints (Options.Hosts, checkHost in ws.go): a request whose
+// WebSocket endpoints (Options.Hosts, CheckHost in ws.go): a request whose
 // public Host is not an allowed one gets the same 403 with its reason,
 // whatever it asks for, as webpack-dev-server's and Vite's allowed-hosts
 // checks do. Without it, a page of a rebound name (DNS rebinding) could
@@ -244,7 +244,7 @@ func (s *server) guardHosts(mux *http.ServeMux, websockets ...string) http.Handl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); !slices.Contains(websockets, pattern) {
 			pub := s.publicRequest(r)
-			if refusal := checkHost(pub, s.opts.Hosts); refusal != nil {
+			if refusal := CheckHost(pub, s.opts.Hosts); refusal != nil {
 				Refuse(w, refusal)
 				s.log.Info("request refused", append(remoteAttrs(r, pub), "path", r.URL.Path, "err", refusal)...)
 				return
@@ -252,4 +252,14 @@ func (s *server) guardHosts(mux *http.ServeMux, websockets ...string) http.Handl
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// defaultPort is the port a URL of scheme names when it names none (RFC
+// 6455 §3 for ws and wss, RFC 9110 §4.2 for http and https).
+func defaultPort(scheme string) string {
+	switch strings.ToLower(scheme) {
+	case "https", "wss":
+		return "443"
+	}
+	return "80"
 }

@@ -449,7 +449,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 	}
 	key, refusal := readHandshake(r)
 	if refusal == nil {
-		refusal = checkHost(r, opts.Hosts)
+		refusal = CheckHost(r, opts.Hosts)
 	}
 	if refusal == nil {
 		refusal = checkOrigin(r, opts.Origins)
@@ -521,9 +521,11 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	return key, nil
 }
 
-// checkHost checks that the Host header names one of hosts, if any are
-// set (§4.2.1 step 2; see Options.Hosts).
-func checkHost(r *http.Request, hosts []string) *HandshakeError {
+// CheckHost checks that the Host header names one of hosts, if any are
+// set (§4.2.1 step 2; see Options.Hosts). Upgrade calls it; a server
+// calls it too on its other routes, so that a page of a rebound name
+// (DNS rebinding) can read none of them.
+func CheckHost(r *http.Request, hosts []string) *HandshakeError {
 	if len(hosts) == 0 {
 		return nil
 	}
