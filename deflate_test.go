@@ -372,7 +372,13 @@ func TestDeflateLimits(t *testing.T) {
 			t.Fatalf("got %d bytes, %v; want 1009 at %d", len(out), err, limit)
 		}
 		// Doubling growth allocates at most twice the limit.
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2*limit+128<<10 {
+		bound := uint64(2*limit + 128<<10)
+		if raceEnabled {
+			// The race detector makes sync.Pool drop items at random, so
+			// the inflater may be built afresh: its window and tables.
+			bound += 1 << 20
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > bound {
 			t.Errorf("a %d-byte bomb allocated %d bytes against a %d-byte limit", len(bomb), alloc, limit)
 		}
 	})
