@@ -898,7 +898,7 @@ func TestIdleConnectionHoldsNoBuffer(t *testing.T) {
 // first message, after a message, and after control frames between
 // messages, a pong to this end's keepalive ping above all. Waiting there,
 // it holds no read buffer, and its goroutine waits shallow enough to keep
-// a 2 KiB stack (README, "Memory").
+// a 2 KiB stack (BENCHMARKS.md, "Memory").
 func TestIdleWait(t *testing.T) {
 	key := [4]byte{1, 2, 3, 4}
 	peer, nc := net.Pipe()
@@ -1610,7 +1610,7 @@ func (p *halfPipe) read(b []byte) (int, error) {
 // was in use before, per connection. The clients are raw TCP connections,
 // so besides the server's side of each connection (its goroutine, the
 // Conn) only their socket is counted. A goroutine starts with a 2 KiB
-// stack, and an idle connection's keeps it (README, "Memory"); what
+// stack, and an idle connection's keeps it (BENCHMARKS.md, "Memory"); what
 // stack-B/conn shows above that is stack memory the runtime holds but has
 // not reused. ns/op is the time to open and close the 1,000.
 func BenchmarkIdleConn(b *testing.B) {

@@ -355,7 +355,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 // An idle connection's goroutine waits for the next message with talk at
 // the bottom of its stack, so talk keeps little in its frame: a goroutine
 // that waits in about a kilobyte of stack keeps the 2 KiB stack it
-// started with, where a deeper one's stack doubles (README, "Memory").
+// started with, where a deeper one's stack doubles (BENCHMARKS.md, "Memory").
 func (s *server) talk(c *Conn, who []any, path string, talk func(*Conn) error) (err error) {
 	defer s.hangUp(c, who, path, time.Now(), &err)
 	return talk(c)

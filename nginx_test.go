@@ -16,7 +16,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -324,32 +323,22 @@ func portOf(t *testing.T, addr string) string {
 // shows deploy/nginx.conf and deploy/site.conf byte for byte, each in a
 // code block, so that what a reader copies is what TestNginx ran.
 func TestNginxConfInReadme(t *testing.T) {
-	for _, doc := range []string{"README.md", "docs-snippets/proxy.md"} {
-		t.Run(doc, func(t *testing.T) {
-			text, err := os.ReadFile(doc)
-			if errors.Is(err, os.ErrNotExist) {
-				t.Skip(doc + " does not exist (docs-snippets/proxy.md is the README's section until the README holds it)")
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			section := string(text)
-			if doc == "README.md" {
-				_, after, found := strings.Cut(section, "\n## Behind a reverse proxy\n")
-				if !found {
-					t.Skip(`README.md has no section "## Behind a reverse proxy" yet (docs-snippets/proxy.md holds it)`)
-				}
-				section, _, _ = strings.Cut(after, "\n## ")
-			}
-			for _, file := range []string{nginxConf, siteConf} {
-				conf, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !strings.Contains(section, "```nginx\n"+string(conf)+"```\n") {
-					t.Errorf("%s does not show %s byte for byte in a code block (```nginx)", doc, file)
-				}
-			}
-		})
+	text, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, found := strings.Cut(string(text), "\n## Behind a reverse proxy\n")
+	if !found {
+		t.Fatal(`README.md has no section "## Behind a reverse proxy"`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, file := range []string{nginxConf, siteConf} {
+		conf, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(section, "```nginx\n"+string(conf)+"```\n") {
+			t.Errorf("README.md does not show %s byte for byte in a code block (```nginx)", file)
+		}
 	}
 }

@@ -861,7 +861,7 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 	// did the handshake: setting a deadline is the deepest call an idle
 	// wait makes (into the runtime's timers), and spared it, the goroutine
 	// that waits for the first message keeps its first, 2 KiB, stack
-	// (README, "Memory").
+	// (BENCHMARKS.md, "Memory").
 	c.in.setDeadline(true)
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
@@ -1307,7 +1307,7 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	}
 	// An idle connection waits here, and not deep in the frame reader:
 	// the shallower the wait, the smaller the goroutine's stack can stay
-	// (README, "Memory"). Control frames between messages, a pong to
+	// (BENCHMARKS.md, "Memory"). Control frames between messages, a pong to
 	// this end's keepalive ping above all, bring it back here to wait.
 	for {
 		gotMessage := false

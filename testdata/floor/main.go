@@ -3,8 +3,8 @@
 // echoes single small frames in a goroutine per connection. It checks
 // nothing and bounds nothing, so it is not a server to use: it measures
 // what net/http, the hijack and a goroutine cost before any protocol work,
-// the floor under the handshake and idle-memory figures of the README's
-// benchmark table (see "The floor" there for how to run it).
+// the floor under the handshake and idle-memory figures in BENCHMARKS.md,
+// "The floor" (see there for how to run it).
 package main
 
 import (
