@@ -441,3 +441,45 @@ func BenchmarkTrace(b *testing.B) {
 		})
 	}
 }
+
+// TestOnFrameSeesRejectedFrames/10.4: a frame refused by its length (§10.4,
+// S-73), before a byte of its payload is read, is shown as far as it was
+// read, its header, before the Close 1009 it caused.
+func TestOnFrameSeesFramesRefusedByLength(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		send [][]byte
+		want []string
+	}{
+		{"10.4/length", Options{MaxMessage: 4}, [][]byte{{0x81, 0x85, 0, 0, 0, 0, 'H', 'e', 'l', 'l', 'o'}},
+			[]string{"sent=false text 81 85 00 00 00 00", "sent=true close 88 1d"}},
+		{"10.4/fragments", Options{MaxFragments: 1}, [][]byte{{0x01, 0x81, 0, 0, 0, 0, 'H'}, {0x80, 0x81, 0, 0, 0, 0, 'i'}},
+			[]string{"sent=false text 01 81 00 00 00 00", "sent=false continuation 80 81 00 00 00 00", "sent=true close 88 22"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []string
+			record := func(f Frame) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, fmt.Sprintf("sent=%v %s % x", f.Sent, opcodeName(f.Opcode), f.Header))
+			}
+			tc.opts.OnFrame = record
+			srv := newHandlerServer(t, tc.opts, func(c *Conn) { c.ReadMessage() })
+			c := dial(t, srv, "/")
+			for _, b := range tc.send {
+				c.write(b)
+			}
+			c.readClose(StatusTooBig)
+			c.nc.Close()
+			srv.Close() // waits for the handler
+
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(seen, tc.want) {
+				t.Errorf("OnFrame saw\n%q\nwant\n%q", seen, tc.want)
+			}
+		})
+	}
+}

@@ -1079,11 +1079,20 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	}
 	c.br.Discard(len(b))
 	err = checkHeader(&h, c.endpoint)
-	if err != nil && c.onFrame != nil {
-		c.trace.wireIn = nil
-		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
+	if err != nil {
+		c.traceRefused(h)
 	}
 	return h, err
+}
+
+// traceRefused shows OnFrame a frame refused by its header alone, as far as
+// it was read: the header, and none of its payload. It is the frame that
+// caused the Close, the one a learner most wants to see.
+func (c *Conn) traceRefused(h frameHeader) {
+	if c.onFrame != nil {
+		c.trace.wireIn = nil
+		c.traceIn(h, nil)
+	}
 }
 
 // The frame codec: a header from bytes, and bytes from a header, with no
@@ -1393,9 +1402,11 @@ func (c *Conn) assemble(m *message) (complete bool, err error) {
 		// byte of the payload is read, and count the whole message, not
 		// just this frame (S-73).
 		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
+			c.traceRefused(h)
 			return false, violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
 		}
 		if m.frames++; m.frames > c.maxFragments {
+			c.traceRefused(h)
 			return false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
 		}
 		frameStart := len(m.buf)
