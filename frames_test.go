@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -479,6 +480,48 @@ func TestOnFrameSeesFramesRefusedByLength(t *testing.T) {
 			defer mu.Unlock()
 			if !slices.Equal(seen, tc.want) {
 				t.Errorf("OnFrame saw\n%q\nwant\n%q", seen, tc.want)
+			}
+		})
+	}
+}
+
+// TestTraceShowsOnlyWrittenFrames: the trace shows what crossed the wire
+// and nothing else. A peer that vanishes without a Close (§7.1.5: 1006)
+// gets no Close from the server, which finds the TCP connection gone when
+// it tries: no "dir=out op=close" line may claim one was sent. The echo
+// before it, which was written, is shown.
+func TestTraceShowsOnlyWrittenFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(c *testClient)
+	}{
+		{"7.1.5/dropped", func(c *testClient) { c.nc.Close() }},
+		{"7.1.5/half-closed", func(c *testClient) { c.nc.(*net.TCPConn).CloseWrite() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := startApp(t, Options{}, func(s *server) http.Handler {
+				s.trace = true // as -trace does
+				return s.routes()
+			})
+			c := dial(t, app.Server, "/echo")
+			c.send(text("Hello"))
+			c.expect(text("Hello"))
+			tc.end(c)
+			app.waitHandlers(t)
+			c.nc.Close()
+
+			var sent []logEntry
+			for _, e := range app.logs.entries(t) {
+				if e["msg"] == "frame" && e["dir"] == "out" {
+					delete(e, "time")
+					delete(e, "level")
+					delete(e, "remote")
+					sent = append(sent, e)
+				}
+			}
+			want := []logEntry{frameLine("out", 1, "text", 0, 5, "", "81 05", "text", "Hello")}
+			if fmt.Sprint(sent) != fmt.Sprint(want) {
+				t.Errorf("frames traced as sent:\n%s\nwant\n%s", lineList(sent), lineList(want))
 			}
 		})
 	}
