@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -437,6 +438,90 @@ func BenchmarkTrace(b *testing.B) {
 			}
 			if len(buf) != size {
 				b.Fatalf("read a message of %d bytes, want %d", len(buf), size)
+			}
+		})
+	}
+}
+
+// TestOnFrameSeesRejectedFrames/10.4: a frame refused by its length (§10.4,
+// S-73), before a byte of its payload is read, is shown as far as it was
+// read, its header, before the Close 1009 it caused.
+func TestOnFrameSeesFramesRefusedByLength(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+		send [][]byte
+		want []string
+	}{
+		{"10.4/length", Options{MaxMessage: 4}, [][]byte{{0x81, 0x85, 0, 0, 0, 0, 'H', 'e', 'l', 'l', 'o'}},
+			[]string{"sent=false text 81 85 00 00 00 00", "sent=true close 88 1d"}},
+		{"10.4/fragments", Options{MaxFragments: 1}, [][]byte{{0x01, 0x81, 0, 0, 0, 0, 'H'}, {0x80, 0x81, 0, 0, 0, 0, 'i'}},
+			[]string{"sent=false text 01 81 00 00 00 00", "sent=false continuation 80 81 00 00 00 00", "sent=true close 88 22"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []string
+			record := func(f Frame) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, fmt.Sprintf("sent=%v %s % x", f.Sent, opcodeName(f.Opcode), f.Header))
+			}
+			tc.opts.OnFrame = record
+			srv := newHandlerServer(t, tc.opts, func(c *Conn) { c.ReadMessage() })
+			c := dial(t, srv, "/")
+			for _, b := range tc.send {
+				c.write(b)
+			}
+			c.readClose(StatusTooBig)
+			c.nc.Close()
+			srv.Close() // waits for the handler
+
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(seen, tc.want) {
+				t.Errorf("OnFrame saw\n%q\nwant\n%q", seen, tc.want)
+			}
+		})
+	}
+}
+
+// TestTraceShowsOnlyWrittenFrames: the trace shows what crossed the wire
+// and nothing else. A peer that vanishes without a Close (§7.1.5: 1006)
+// gets no Close from the server, which finds the TCP connection gone when
+// it tries: no "dir=out op=close" line may claim one was sent. The echo
+// before it, which was written, is shown.
+func TestTraceShowsOnlyWrittenFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(c *testClient)
+	}{
+		{"7.1.5/dropped", func(c *testClient) { c.nc.Close() }},
+		{"7.1.5/half-closed", func(c *testClient) { c.nc.(*net.TCPConn).CloseWrite() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := startApp(t, Options{}, func(s *server) http.Handler {
+				s.trace = true // as -trace does
+				return s.routes()
+			})
+			c := dial(t, app.Server, "/echo")
+			c.send(text("Hello"))
+			c.expect(text("Hello"))
+			tc.end(c)
+			app.waitHandlers(t)
+			c.nc.Close()
+
+			var sent []logEntry
+			for _, e := range app.logs.entries(t) {
+				if e["msg"] == "frame" && e["dir"] == "out" {
+					delete(e, "time")
+					delete(e, "level")
+					delete(e, "remote")
+					sent = append(sent, e)
+				}
+			}
+			want := []logEntry{frameLine("out", 1, "text", 0, 5, "", "81 05", "text", "Hello")}
+			if fmt.Sprint(sent) != fmt.Sprint(want) {
+				t.Errorf("frames traced as sent:\n%s\nwant\n%s", lineList(sent), lineList(want))
 			}
 		})
 	}

@@ -226,9 +226,10 @@ type Options struct {
 
 	// OnFrame, if set, sees every frame read or written, as it crossed the
 	// wire: to trace a connection, or to show the protocol at work. It is
-	// called by the goroutine that reads or writes the frame, before the
-	// frame is acted on or sent, so several may call it at once; it must
-	// not use the Conn.
+	// called by the goroutine that reads or writes the frame: for a frame
+	// read, before it is acted on; for a frame written, once it was
+	// written (a frame that never reached the connection is not shown).
+	// Several may call it at once; it must not use the Conn.
 	OnFrame func(Frame)
 
 	// OnResponse, if set, sees the server's answer to a handshake it
@@ -1081,11 +1082,20 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	}
 	c.br.Discard(len(b))
 	err = checkHeader(&h, c.endpoint)
-	if err != nil && c.onFrame != nil {
-		c.trace.wireIn = nil
-		c.traceIn(h, nil) // the frame that broke the rule, as far as it was read
+	if err != nil {
+		c.traceRefused(h)
 	}
 	return h, err
+}
+
+// traceRefused shows OnFrame a frame refused by its header alone, as far as
+// it was read: the header, and none of its payload. It is the frame that
+// caused the Close, the one a learner most wants to see.
+func (c *Conn) traceRefused(h frameHeader) {
+	if c.onFrame != nil {
+		c.trace.wireIn = nil
+		c.traceIn(h, nil)
+	}
 }
 
 // The frame codec: a header from bytes, and bytes from a header, with no
@@ -1395,9 +1405,11 @@ func (c *Conn) assemble(m *message) (complete bool, err error) {
 		// byte of the payload is read, and count the whole message, not
 		// just this frame (S-73).
 		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
+			c.traceRefused(h)
 			return false, violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
 		}
 		if m.frames++; m.frames > c.maxFragments {
+			c.traceRefused(h)
 			return false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
 		}
 		frameStart := len(m.buf)
@@ -1576,9 +1588,6 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 		rand.Read(key[:])
 	}
 	header := appendHeader(c.header[:0], fin, rsv, op, len(p), key)
-	if c.onFrame != nil {
-		c.traceOut(fin, rsv, op, header, p, key)
-	}
 	if len(c.queue)+len(header)+len(p) <= smallFrame {
 		c.enqueue(header, p, key)
 		if now {
@@ -1601,7 +1610,13 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 		_, err = c.buffers.WriteTo(c.t)
 		c.iovec = [2][]byte{}
 	}
-	return c.checkWrite(err)
+	if err != nil {
+		return c.checkWrite(err)
+	}
+	if c.onFrame != nil {
+		c.traceOut(fin, rsv, op, header, p, key)
+	}
+	return nil
 }
 
 // enqueue appends a small frame to the queue, masking the copy for a
@@ -1625,6 +1640,9 @@ func (c *Conn) flushQueue() error {
 	}
 	c.setWriteDeadline()
 	_, err := c.t.Write(c.queue)
+	if err == nil && c.onFrame != nil {
+		c.traceQueued(c.queue)
+	}
 	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
 	c.queue = nil
 	c.queued.Store(false)
@@ -1666,7 +1684,11 @@ func (c *Conn) checkWrite(err error) error {
 	return &CloseError{Code: StatusAbnormal, err: err}
 }
 
-// traceOut shows OnFrame a frame about to be written.
+// The trace shows what crossed the wire and nothing else: a frame is shown
+// to OnFrame once it was written, never before, so that a write that fails
+// (a Close to a peer already gone) leaves no line that says it was sent.
+
+// traceOut shows OnFrame a large frame, written alone.
 func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4]byte) {
 	f := Frame{Sent: true, Header: header, Fin: fin, RSV: rsv >> 4, Opcode: op, Length: int64(len(p)), Payload: p[:min(len(p), TracedBytes)]}
 	f.Wire = f.Payload
@@ -1676,6 +1698,28 @@ func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4
 		maskBytes(*key, 0, f.Wire)
 	}
 	c.onFrame(f)
+}
+
+// traceQueued shows OnFrame the frames of the queue q, just written. They
+// are this end's own frames, so their headers need no checking; a client's
+// payloads are unmasked again, as far as they are shown.
+func (c *Conn) traceQueued(q []byte) {
+	for len(q) > 0 {
+		var h frameHeader
+		size := frameHeaderSize(q)
+		decodeHeader(q[:size], &h)
+		wire := q[size:][:min(int(h.length), TracedBytes)]
+		payload := wire
+		if h.masked {
+			payload = append(c.trace.out[:0], wire...)
+			maskBytes(h.key, 0, payload)
+		}
+		c.onFrame(Frame{
+			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
+			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
+		})
+		q = q[size+int(h.length):]
+	}
 }
 
 // writeMasked writes a client's large frame: its payload masked piece by
