@@ -1198,24 +1198,17 @@ func TestConcurrency(t *testing.T) {
 	})
 
 	// The same, with Close called a moment earlier: the writer holds the
-	// write lock but has not yet set its write deadline. OnFrame, which
-	// writeFrame calls just before it sets the deadline, holds the writer
-	// in that moment until Close has set its own. The writer then sets
-	// the idle timeout, an hour, over Close's deadline, and Close, waiting
-	// for the lock, waits the hour: Close must bound every write that
-	// begins before its Close frame, not only one already on the wire.
+	// write lock but its write deadline is not yet in force. The
+	// connection holds the writer inside its SetWriteDeadline until Close
+	// has set its own, so the writer's idle timeout, an hour, lands over
+	// Close's deadline, and Close, waiting for the lock, would wait the
+	// hour: Close must bound every write that begins before its Close
+	// frame, not only one already on the wire.
 	t.Run("Close just before a write blocks returns after the close timeout", func(t *testing.T) {
 		client, server := tcpPair(t)
-		inFrame, closing := make(chan struct{}), make(chan struct{})
-		nc := &deadlineConn{Conn: server, set: closing}
-		hold := func(f Frame) {
-			if f.Sent && f.Opcode == OpBinary {
-				nc.armed.Store(true)
-				close(inFrame)
-				waitFor(closing) // until Close has set its deadline
-			}
-		}
-		c := newConn(nc, bufio.NewReader(nc), "", &Options{IdleTimeout: time.Hour, CloseTimeout: 100 * time.Millisecond, OnFrame: hold})
+		nc := &pausingConn{Conn: server, paused: make(chan struct{}), resume: make(chan struct{})}
+		inFrame := nc.paused
+		c := newConn(nc, bufio.NewReader(nc), "", &Options{IdleTimeout: time.Hour, CloseTimeout: 100 * time.Millisecond})
 		written, closed := make(chan error, 1), make(chan error, 1)
 		go func() { written <- c.WriteMessage(OpBinary, make([]byte, 32<<20)) }()
 		await(t, inFrame)
@@ -1235,20 +1228,24 @@ func TestConcurrency(t *testing.T) {
 	})
 }
 
-// A deadlineConn closes set at the first SetWriteDeadline once armed.
-type deadlineConn struct {
+// A pausingConn holds its first SetWriteDeadline, the writer's, before it
+// takes effect, until a second (Close's) has taken effect.
+type pausingConn struct {
 	net.Conn
-	armed atomic.Bool
-	once  sync.Once
-	set   chan struct{}
+	calls  atomic.Int32
+	paused chan struct{} // closed once the first call waits
+	resume chan struct{} // closed once the second call's deadline is set
 }
 
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	err := c.Conn.SetWriteDeadline(t)
-	if c.armed.Load() {
-		c.once.Do(func() { close(c.set) })
+func (c *pausingConn) SetWriteDeadline(t time.Time) error {
+	switch c.calls.Add(1) {
+	case 1:
+		close(c.paused)
+		waitFor(c.resume)
+	case 2:
+		defer close(c.resume)
 	}
-	return err
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // concurrentMessage is message seq of writer w: its numbers, then a
