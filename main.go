@@ -17,7 +17,7 @@
 //
 // and the limits and timeouts that protect it from slow, broken and hostile
 // peers: -hosts, -max-conns, -max-fragments, -max-header-bytes,
-// -handshake-timeout, -idle-timeout, -close-timeout, -shutdown-timeout
+// -handshake-timeout, -idle-timeout, -ping-interval, -close-timeout, -shutdown-timeout
 // (go run . -h lists them with their defaults).
 package main
 
@@ -68,7 +68,8 @@ func main() {
 	maxFragments := flag.Int("max-fragments", 1<<17, "most frames one message may come in")
 	maxHeaderBytes := flag.Int("max-header-bytes", 16<<10, "largest handshake request head, in bytes; a larger one gets 431")
 	handshakeTimeout := flag.Duration("handshake-timeout", 10*time.Second, "time a client has to send its whole request head, and to take the answer")
-	idleTimeout := flag.Duration("idle-timeout", time.Minute, "a WebSocket silent for half of this is pinged, and dropped when silent for all of it")
+	idleTimeout := flag.Duration("idle-timeout", time.Minute, "a WebSocket silent for this long is dropped")
+	pingEvery := flag.Duration("ping-interval", 0, "a WebSocket silent for this long is pinged, and again each interval (RFC 6455 §5.5.2); 0: half of -idle-timeout, at most 30s, under proxies' 60s")
 	closeTimeout := flag.Duration("close-timeout", 5*time.Second, "time a peer has to answer a Close, and then to close TCP")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, time the WebSockets have to close before the process exits")
 	// TLS (tls.go): the server's certificate, and whom -connect trusts.
@@ -112,6 +113,7 @@ func main() {
 		MaxMessage:   *maxMessage,
 		MaxFragments: *maxFragments,
 		IdleTimeout:  *idleTimeout,
+		PingInterval: *pingEvery,
 		CloseTimeout: *closeTimeout,
 	})
 	s.maxConns, s.maxHeaderBytes = *maxConns, *maxHeaderBytes

@@ -213,11 +213,21 @@ type Options struct {
 	// what conformance suites send.
 	MaxFragments int
 
-	// IdleTimeout bounds every wait on the peer. When the peer has sent
-	// nothing for half of it, the server pings (§5.5.2); when it has still
-	// sent nothing, or has not taken a frame for that long, the connection
-	// is dropped. Default one minute.
+	// IdleTimeout bounds every wait on the peer: when the peer has sent
+	// nothing for this long, or has not taken a frame for this long, the
+	// connection is dropped. Default one minute.
 	IdleTimeout time.Duration
+
+	// PingInterval is how long the peer may be silent before this end
+	// pings it (RFC 6455 §5.5.2 allows a ping at any time; a pong, §5.5.3,
+	// ends the silence). It pings again each interval until IdleTimeout of
+	// silence drops the connection. The pings are also what keeps a
+	// reverse proxy from cutting a quiet connection: nginx and AWS ALB
+	// drop one after 60 s without a byte from the server, Cloudflare
+	// after 100 s. Default: half of IdleTimeout, at most 30 s, under
+	// those whatever the idle timeout. An interval not shorter than
+	// IdleTimeout means no pings.
+	PingInterval time.Duration
 
 	// CloseTimeout bounds the closing handshake: how long to wait for the
 	// peer's Close, and then for the peer to close TCP (§7.1.1). Default
@@ -242,6 +252,17 @@ type Options struct {
 
 // defaultIdleTimeout is the IdleTimeout of Options that leave it zero.
 const defaultIdleTimeout = time.Minute
+
+// maxDefaultPingInterval caps the default PingInterval: under the 60 s
+// after which nginx (proxy_read_timeout) and AWS ALB cut a connection on
+// which the server sent nothing.
+const maxDefaultPingInterval = 30 * time.Second
+
+// pingInterval is the PingInterval of opts, given the idle timeout in
+// force: half of it by default, at most maxDefaultPingInterval.
+func pingInterval(opts *Options, idleTimeout time.Duration) time.Duration {
+	return orDefault(opts.PingInterval, min(idleTimeout/2, maxDefaultPingInterval))
+}
 
 // A HandshakeError reports an opening handshake that failed. Upgrade
 // returns one when it refused the request: the client got an HTTP
@@ -856,14 +877,14 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 	if c.onFrame != nil {
 		c.trace = new(traceState)
 	}
-	c.in = &timedReader{c: c}
+	c.in = &timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
 	// Every write sets its own deadline (setWriteDeadline), and so does
 	// every read, but the first wait's is set here, on the goroutine that
 	// did the handshake: setting a deadline is the deepest call an idle
 	// wait makes (into the runtime's timers), and spared it, the goroutine
 	// that waits for the first message keeps its first, 2 KiB, stack
 	// (BENCHMARKS.md, "Memory").
-	c.in.setDeadline(true)
+	c.in.setDeadline()
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
 	// br itself, and its 4 KiB buffer, go back to whoever lent them.
@@ -969,14 +990,17 @@ func (nc netConn) CloseWrite() error { return shutdownWrite(nc.Conn) }
 // A timedReader puts a deadline on every read of the network, so that no
 // wait on the peer is unbounded (writes have theirs in writeFrame).
 //
-// It also keeps a healthy but quiet peer talking: after about half the
-// timeout of silence it pings, and any compliant peer's pong ends the
-// silence (§5.5.2 allows a ping at any time; what to do about silence is
-// this server's choice). This is where the pings of this server come from.
+// It also keeps a healthy but quiet peer talking: after about a ping
+// interval (Options.PingInterval) of silence it pings, and any compliant
+// peer's pong ends the silence (§5.5.2 allows a ping at any time; what to
+// do about silence is this server's choice). It pings again each interval
+// until the idle timeout of silence (Options.IdleTimeout) is reached, and
+// then gives up. This is where the pings of this server come from.
 //
 // Setting a deadline is a trip through the runtime's timers, a tenth of a
 // round trip on loopback: a deadline set less than an eighth of the
-// timeout ago is kept, so the ping comes after 3/8 to 1/2 of the timeout.
+// interval ago is kept, so the ping comes after 7/8 to all of the
+// interval.
 //
 // And before every read of the network, which may wait, it sends what
 // QueueMessage queued: the peer may be waiting for those answers before it
@@ -986,6 +1010,7 @@ type timedReader struct {
 	c        *Conn  // whose connection it reads, and who pings and sends
 	ahead    []byte // bytes read past the handshake with it, returned first
 	deadline time.Time
+	interval time.Duration // Options.PingInterval; here, not in Conn, which has no room
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -995,24 +1020,50 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	t.c.flushBeforeWait()
-	for pinged := false; ; pinged = true {
-		t.setDeadline(pinged)
-		n, err := t.c.t.Read(p)
-		if pinged || !errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, err
-		}
-		t.c.ping()
+	t.setDeadline()
+	n, err := t.c.t.Read(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return t.keepAlive(p, err)
+	}
+	return n, err
+}
+
+// setDeadline sets the next read's deadline a ping interval ahead,
+// unless one was set less than an eighth of the interval ago.
+func (t *timedReader) setDeadline() {
+	if now := time.Now(); t.deadline.Sub(now) < t.interval*7/8 {
+		t.deadline = now.Add(t.interval)
+		t.c.t.SetReadDeadline(t.deadline)
 	}
 }
 
-// setDeadline sets the next read's deadline half the timeout ahead,
-// unless one was set less than an eighth of the timeout ago, or always
-// when force is set: after a ping, the new deadline is the pong's.
-func (t *timedReader) setDeadline(force bool) {
-	timeout := t.c.idleTimeout
-	if now := time.Now(); force || t.deadline.Sub(now) < timeout*3/8 {
-		t.deadline = now.Add(timeout / 2)
+// keepAlive goes on with a read that waited a ping interval for nothing:
+// it pings, and reads again, each interval, until the peer sends a byte
+// or has been silent for the idle timeout. The silence began about an
+// interval ago (7/8 of it at the least, see setDeadline); counting from a
+// whole interval ago, the connection is dropped no later than the idle
+// timeout after the last byte. It is a function of its own to keep Read,
+// on the stack of every idle wait, small.
+//
+//go:noinline
+func (t *timedReader) keepAlive(p []byte, err error) (int, error) {
+	dropAt := time.Now().Add(t.c.idleTimeout - t.interval)
+	for {
+		now := time.Now()
+		if !now.Before(dropAt) {
+			return 0, err
+		}
+		t.c.ping()
+		t.deadline = now.Add(t.interval)
+		if dropAt.Before(t.deadline) {
+			t.deadline = dropAt
+		}
 		t.c.t.SetReadDeadline(t.deadline)
+		var n int
+		n, err = t.c.t.Read(p)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
 	}
 }
 
