@@ -467,14 +467,20 @@ func TestOnFrameSeesFramesRefusedByLength(t *testing.T) {
 				seen = append(seen, fmt.Sprintf("sent=%v %s % x", f.Sent, opcodeName(f.Opcode), f.Header))
 			}
 			tc.opts.OnFrame = record
-			srv := newHandlerServer(t, tc.opts, func(c *Conn) { c.ReadMessage() })
+			done := make(chan struct{})
+			srv := newHandlerServer(t, tc.opts, func(c *Conn) {
+				defer close(done)
+				c.ReadMessage()
+			})
 			c := dial(t, srv, "/")
 			for _, b := range tc.send {
 				c.write(b)
 			}
 			c.readClose(StatusTooBig)
 			c.nc.Close()
-			srv.Close() // waits for the handler
+			// The Close is shown once written, which may be after the
+			// client has read it: wait for the reader to be done.
+			await(t, done)
 
 			mu.Lock()
 			defer mu.Unlock()
