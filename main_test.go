@@ -624,7 +624,7 @@ func TestLog(t *testing.T) {
 		}
 		checkEntry(t, e, map[string]any{
 			"level": "INFO", "msg": "handshake refused", "remote": c.nc.LocalAddr().String(), "path": "/websocket",
-			"err": "websocket: handshake failed (403 Forbidden): origin http://evil.example is not allowed",
+			"err": "websocket: handshake failed (403 Forbidden): origin \"http://evil.example\" is not allowed",
 		})
 	})
 }

@@ -195,7 +195,7 @@ func TestGuardEveryRoute(t *testing.T) {
 			if ct := c.resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 				t.Errorf("Content-Type %q, want plain text", ct)
 			}
-			if !strings.HasPrefix(tt.request, "HEAD") && !strings.HasPrefix(string(body), "host evil.example") {
+			if !strings.HasPrefix(tt.request, "HEAD") && !strings.HasPrefix(string(body), `host "evil.example`) {
 				t.Errorf("body %q, want the WebSocket's reason", body)
 			}
 			app.logs.waitFor(t, `"request refused"`, func(line string) bool { return strings.Contains(line, `"request refused"`) })

@@ -561,7 +561,10 @@ func CheckHost(r *http.Request, hosts []string) *HandshakeError {
 			return nil
 		}
 	}
-	return &HandshakeError{Status: http.StatusForbidden, Reason: "host " + r.Host + " is not this server"}
+	// The reason goes back in the 403's body and into logs: the peer's
+	// value is quoted, so that it can neither forge a line nor pass for
+	// the server's own words.
+	return &HandshakeError{Status: http.StatusForbidden, Reason: fmt.Sprintf("host %q is not this server", r.Host)}
 }
 
 // checkOrigin is the origin check of §4.2.2 step 4 and §10.2 (S-15, S-16).
@@ -584,7 +587,7 @@ func checkOrigin(r *http.Request, allowed []string) *HandshakeError {
 	if u, err := url.Parse(origin); err == nil && isOwnOrigin(u, r.Host) {
 		return nil
 	}
-	return &HandshakeError{Status: http.StatusForbidden, Reason: "origin " + origin + " is not allowed"}
+	return &HandshakeError{Status: http.StatusForbidden, Reason: fmt.Sprintf("origin %q is not allowed", origin)} // quoted, as in CheckHost
 }
 
 // isOwnOrigin reports whether origin is the server's own: the host and
