@@ -527,22 +527,6 @@ func heapInuse() uint64 {
 	return m.HeapInuse
 }
 
-// waitGroupWithin waits for wg, at most until ctx ends, and reports
-// whether wg was done.
-func waitGroupWithin(ctx context.Context, wg *sync.WaitGroup) bool {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // leftOver waits, at most testTimeout, for the goroutine count and the
 // open file descriptors to come back to their baseline, as TestNoLeaks
 // does, and if they do not, says what is left. It runs on the test's

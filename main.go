@@ -444,9 +444,15 @@ func (s *server) goingAway() {
 // wait waits for every connection's handler to finish, or for ctx, and
 // reports whether they all did.
 func (s *server) wait(ctx context.Context) bool {
+	return waitGroupWithin(ctx, &s.running)
+}
+
+// waitGroupWithin waits for wg, at most until ctx ends, and reports
+// whether wg was done.
+func waitGroupWithin(ctx context.Context, wg *sync.WaitGroup) bool {
 	done := make(chan struct{})
 	go func() {
-		s.running.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {
