@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -316,6 +315,10 @@ type deflateConn struct {
 	recvWindow   int    // 2^bits of the window the peer compresses with
 	history      []byte // recvTakeover only: the last recvWindow bytes inflated
 	seen         int    // bytes of the current message already in history
+
+	// src is the Conn's reader of the frames of the message being
+	// inflated (ws.go), kept here so that a message costs no allocation.
+	src frameSource
 }
 
 // newDeflateConn sets up one Conn's compression from what was agreed. A
@@ -552,11 +555,20 @@ func (in *inflater) read(dst []byte, start int, maxSize int64) ([]byte, error) {
 		// Grow with what arrives: twice the message so far, or four
 		// times the compressed bytes read, never past the limit.
 		grow := max(2*(len(dst)-start), 4*int(min(in.feed.wire, 1<<30)), 512)
-		dst = slices.Grow(dst, min(grow, limit-len(dst)))
+		dst = growExactly(dst, min(grow, limit-len(dst)))
 	}
 	room := dst[len(dst):min(cap(dst), limit)]
 	n, err := in.fr.Read(room)
 	return dst[:len(dst)+n], err
+}
+
+// growExactly returns dst with room for n more bytes, and no more: append
+// would round a capacity near the limit up by a quarter, past the limit
+// whose memory must never exist.
+func growExactly(dst []byte, n int) []byte {
+	grown := make([]byte, len(dst), len(dst)+n)
+	copy(grown, dst)
+	return grown
 }
 
 // inflateError turns what the flate reader failed with into the answer.

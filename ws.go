@@ -248,6 +248,13 @@ type Options struct {
 	// response, whose status and headers the handler can see itself.
 	// head is valid only during the call. Servers only.
 	OnResponse func(head []byte)
+
+	// Compression, if set, enables permessage-deflate (RFC 7692): a
+	// server accepts the first offer it can honour, a client offers it.
+	// Nil, the zero value, means no compression. &DeflateOptions{} means
+	// its defaults: no context takeover, messages of 512 bytes and more
+	// compressed, at flate.BestSpeed.
+	Compression *DeflateOptions
 }
 
 // defaultIdleTimeout is the IdleTimeout of Options that leave it zero.
@@ -410,6 +417,12 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	if len(opts.Subprotocols) > 0 {
 		request += "Sec-WebSocket-Protocol: " + strings.Join(opts.Subprotocols, ", ") + "\r\n"
 	}
+	var offer deflateParams
+	if opts.Compression != nil {
+		var header string
+		offer, header = deflateOffer(*opts.Compression)
+		request += "Sec-WebSocket-Extensions: " + header + "\r\n"
+	}
 	if _, err := io.WriteString(nc, request+"\r\n"); err != nil {
 		return nil, err
 	}
@@ -431,6 +444,7 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	}
 	// §4.1, the checks of the server's answer, in the RFC's order.
 	protocols := resp.Header.Values("Sec-WebSocket-Protocol")
+	extensions := resp.Header.Values("Sec-WebSocket-Extensions")
 	switch {
 	case resp.StatusCode != http.StatusSwitchingProtocols: // C-18
 		return failed("the server did not switch protocols")
@@ -441,12 +455,24 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	case len(resp.Header.Values("Sec-WebSocket-Accept")) != 1 ||
 		strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Accept")) != acceptKey(key): // C-21, C-24
 		return failed("Sec-WebSocket-Accept is not the one for our key")
-	case len(resp.Header.Values("Sec-WebSocket-Extensions")) > 0: // C-22: we offered none
+	case len(extensions) > 0 && opts.Compression == nil: // C-22: we offered none
 		return failed("the server named an extension that was not offered")
 	case len(protocols) > 1: // C-24
 		return failed("Sec-WebSocket-Protocol appears more than once")
 	case len(protocols) == 1 && !slices.Contains(opts.Subprotocols, strings.TrimSpace(protocols[0])): // C-23
 		return failed("the server chose a subprotocol that was not offered")
+	}
+	var deflate *deflateConn
+	if opts.Compression != nil {
+		// RFC 7692 §7.1: an answer that breaks a rule of the offer fails
+		// the connection (D-02); no answer declines the offer.
+		agreed, ok, err := checkDeflateAnswer(extensions, offer)
+		if err != nil {
+			return failed(err.Error())
+		}
+		if ok {
+			deflate = newDeflateConn(agreed, true, *opts.Compression)
+		}
 	}
 	subprotocol := ""
 	if len(protocols) == 1 {
@@ -455,6 +481,9 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	// The frames begin right after the answer, and br may hold some.
 	c := newConn(nc, br, subprotocol, &opts.Options)
 	c.client = true
+	if deflate != nil {
+		c.useDeflate(deflate)
+	}
 	return c, nil
 }
 
@@ -481,7 +510,24 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		return nil, refusal
 	}
 	subprotocol := chooseSubprotocol(r, opts.Subprotocols)
-	return accept(w, key, subprotocol, opts)
+	deflate, answer := acceptDeflate(r, opts)
+	return accept(w, key, subprotocol, deflate, answer, opts)
+}
+
+// acceptDeflate negotiates permessage-deflate if this server enables it
+// (RFC 7692 §5, §7.1): the connection's compression state and the one
+// element to answer with, or nil and "" when the offers hold nothing this
+// end can honour. Declining is not failing: the handshake goes on without
+// the extension. The offers' grammar (§9.1) was checked by readHandshake.
+func acceptDeflate(r *http.Request, opts *Options) (*deflateConn, string) {
+	if opts.Compression == nil {
+		return nil, ""
+	}
+	agreed, answer, ok := negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), *opts.Compression)
+	if !ok {
+		return nil, ""
+	}
+	return newDeflateConn(agreed, false, *opts.Compression), answer
 }
 
 // readHandshake checks the client's opening handshake against §4.2.1 and
@@ -644,10 +690,11 @@ func Refuse(w http.ResponseWriter, e *HandshakeError) {
 // accept sends the server's handshake (§4.2.2 step 5, S-22 to S-26) and
 // takes over the TCP connection.
 //
-// Extensions are never accepted (§9, S-21): no Sec-WebSocket-Extensions
-// header goes back, so any RSV bit or reserved opcode that arrives later is
-// an error (§5.8, S-55).
-func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Conn, error) {
+// The only extension ever accepted is permessage-deflate, when deflate is
+// not nil, with answer as its one element (RFC 7692 §7.1, D-01); otherwise
+// no Sec-WebSocket-Extensions header goes back (§9, S-21), and any RSV bit
+// or reserved opcode that arrives later is an error (§5.8, S-55).
+func accept(w http.ResponseWriter, key, subprotocol string, deflate *deflateConn, answer string, opts *Options) (*Conn, error) {
 	nc, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "websocket: cannot take over this connection", http.StatusInternalServerError)
@@ -660,6 +707,10 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
 	if subprotocol != "" {
 		response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+	}
+	if deflate != nil {
+		response += "Sec-WebSocket-Extensions: " + answer + "\r\n"
+		c.useDeflate(deflate)
 	}
 	response += "\r\n" // no body: frames start right after this line
 	nc.SetWriteDeadline(time.Now().Add(c.idleTimeout))
@@ -825,6 +876,11 @@ type Conn struct {
 	onFrame func(Frame)
 	trace   *traceState // with onFrame only
 
+	// permessage-deflate (RFC 7692), if negotiated; nil otherwise. Without
+	// context takeover it holds settings only: its writers and readers
+	// are pooled, so an idle connection holds nothing for compression.
+	deflate *deflateConn
+
 	// The writer's state: one frame at a time.
 	writeMu       sync.Mutex
 	closeSent     bool // §5.5.1: nothing may be sent after a Close
@@ -853,6 +909,10 @@ type traceState struct {
 	wireIn   []byte
 	in       [maxHeaderSize + TracedBytes]byte
 	out      [TracedBytes]byte // the writer's
+
+	// A compressed frame read: its payload's first bytes, unmasked.
+	payloadIn  []byte
+	payloadBuf [TracedBytes]byte
 }
 
 // newConn makes a server's Conn of a connection taken over from net/http,
@@ -948,6 +1008,17 @@ func orDefault[T int | int64 | time.Duration](v, def T) T {
 	}
 	return v
 }
+
+// useDeflate turns permessage-deflate on, as agreed in the handshake: its
+// frames may carry RSV1 (RFC 7692 §6).
+func (c *Conn) useDeflate(d *deflateConn) {
+	c.deflate = d
+	c.rsvAllowed |= rsv1
+}
+
+// Compressed reports whether permessage-deflate (RFC 7692) was agreed in
+// the handshake.
+func (c *Conn) Compressed() bool { return c.deflate != nil }
 
 // Subprotocol returns the subprotocol agreed in the handshake, or "".
 func (c *Conn) Subprotocol() string { return c.subprotocol }
@@ -1108,6 +1179,10 @@ type endpoint struct {
 	rsvAllowed byte // RSV bits, in place (0x70), that frames may carry
 }
 
+// rsv1 is the RSV1 bit in place: permessage-deflate's "Per-Message
+// Compressed" bit (RFC 7692 §6).
+const rsv1 = 0x40
+
 // nextHeader reads the next frame's header, borrowing a buffered reader
 // first if the connection was idle.
 func (c *Conn) nextHeader() (frameHeader, error) {
@@ -1148,7 +1223,7 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 func (c *Conn) traceRefused(h frameHeader) {
 	if c.onFrame != nil {
 		c.trace.wireIn = nil
-		c.traceIn(h, nil)
+		c.traceIn(h, nil, nil)
 	}
 }
 
@@ -1222,6 +1297,10 @@ func checkHeader(h *frameHeader, e endpoint) error {
 	switch {
 	case h.rsv&^e.rsvAllowed != 0: // §5.2, §5.8: only a negotiated extension may set RSV bits (S-31, S-55)
 		return violation(StatusProtocolError, "reserved bits set (%#x) that no negotiated extension allows", h.rsv>>4)
+	case h.rsv&rsv1 != 0 && h.opcode.IsControl(): // RFC 7692 §6.1: control frames are never compressed (D-10)
+		return violation(StatusProtocolError, "RSV1 set on a control frame")
+	case h.rsv&rsv1 != 0 && h.opcode == OpContinuation: // RFC 7692 §6.1: RSV1 only on a message's first frame (D-11)
+		return violation(StatusProtocolError, "RSV1 set on a continuation frame")
 	case !h.opcode.isKnown(): // §5.2: reserved opcodes (S-33)
 		return violation(StatusProtocolError, "reserved opcode %#x", byte(h.opcode))
 	case !e.client && !h.masked: // §5.1: a client masks every frame (S-28)
@@ -1279,7 +1358,7 @@ func (c *Conn) handleControl(h frameHeader) error {
 		maskBytes(h.key, 0, p)
 	}
 	if c.onFrame != nil {
-		c.traceIn(h, p)
+		c.traceIn(h, p, nil)
 	}
 	switch h.opcode {
 	case OpPing:
@@ -1329,17 +1408,25 @@ type Frame struct {
 	Length  int64   // the payload length
 	Payload []byte  // the first bytes of the payload (at most TracedBytes), unmasked
 	Wire    []byte  // the same bytes as they were on the wire: masked, if Masked
+
+	// Inflated, on the last frame read of a compressed message (RSV1 on
+	// its first frame, RFC 7692 §6), is the first bytes of
+	// the message as inflated (at most TracedBytes): Payload is then
+	// compressed data.
+	Inflated []byte
 }
 
 // TracedBytes is how much of a payload a Frame shows.
 const TracedBytes = 64
 
-// traceIn shows OnFrame a frame that was read, with its payload.
-func (c *Conn) traceIn(h frameHeader, payload []byte) {
+// traceIn shows OnFrame a frame that was read, with its payload, and for
+// the last frame of a compressed message, the message inflated.
+func (c *Conn) traceIn(h frameHeader, payload, inflated []byte) {
 	c.onFrame(Frame{
 		Header: c.trace.headerIn, Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
 		Masked: h.masked, Key: h.key, Length: h.length,
 		Payload: payload[:min(len(payload), TracedBytes)], Wire: c.trace.wireIn,
+		Inflated: inflated[:min(len(inflated), TracedBytes)],
 	})
 }
 
@@ -1418,67 +1505,213 @@ func (c *Conn) readMessage(dst []byte) (op Opcode, msg []byte, gotMessage bool, 
 
 // A message is a data message being reassembled from its frames (§5.4).
 type message struct {
-	op      Opcode // of the first frame; 0 until it has arrived
-	frames  int    // data frames so far
-	buf     []byte // buf[start:] is the message so far
-	start   int
-	checked int // buf[:checked] is known to be valid UTF-8, to the end of a code point
+	op         Opcode // of the first frame; 0 until it has arrived
+	compressed bool   // RSV1 on the first frame: permessage-deflate (RFC 7692 §6)
+	frames     int    // data frames so far
+	wire       int64  // payload bytes on the wire so far
+	buf        []byte // buf[start:] is the message so far
+	start      int
+	checked    int // buf[:checked] is known to be valid UTF-8, to the end of a code point
 }
 
 // assemble reads frames until the message m is complete (§6.2, S-59).
 // Control frames may arrive between its fragments, and are answered at
 // once (§5.4, S-39). One that arrives before the message begins is
 // answered, and assemble returns with complete false.
+//
+// A frame's payload goes through stages: unmask (§5.3), an optional
+// transform (inflating, RFC 7692 §7.2.2), the UTF-8 check of text (§8.1),
+// and the append to the message. Without a transform, readPayload does
+// all of them in one pass over the bytes as they arrive; a compressed
+// message is read by the inflater, which pulls its frames' unmasked
+// payload through a frameSource.
 func (c *Conn) assemble(m *message) (complete bool, err error) {
 	for {
-		h, err := c.nextHeader()
-		if err != nil {
+		h, started, err := c.nextDataFrame(m)
+		if err != nil || !started {
 			return false, err
 		}
-		if h.opcode.IsControl() {
-			if err := c.handleControl(h); err != nil {
-				return false, err
-			}
-			if m.op == 0 {
-				return false, nil // no message yet: AppendMessage waits again
-			}
-			continue
-		}
-		// §5.4: a message is one frame with FIN set, or a first frame
-		// without FIN, then continuations, the last with FIN set (S-38,
-		// S-41).
-		switch {
-		case h.opcode == OpContinuation && m.op == 0:
-			return false, violation(StatusProtocolError, "continuation frame with no message to continue")
-		case h.opcode != OpContinuation && m.op != 0:
-			return false, violation(StatusProtocolError, "new message before the fragmented one ended")
-		case h.opcode != OpContinuation:
-			m.op = h.opcode
-		}
-		// §10.4: the limits are checked against the header, before a
-		// byte of the payload is read, and count the whole message, not
-		// just this frame (S-73).
-		if h.length > c.maxMessage-int64(len(m.buf)-m.start) {
-			c.traceRefused(h)
-			return false, violation(StatusTooBig, "message longer than %d bytes", c.maxMessage)
-		}
-		if m.frames++; m.frames > c.maxFragments {
-			c.traceRefused(h)
-			return false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
+		if m.compressed {
+			return true, c.inflateMessage(h, m)
 		}
 		frameStart := len(m.buf)
 		if err := c.readPayload(h, m); err != nil {
 			return false, err
 		}
 		if c.onFrame != nil {
-			c.traceIn(h, m.buf[frameStart:])
+			c.traceIn(h, m.buf[frameStart:], nil)
 		}
 		if h.fin {
-			if m.op == OpText && m.checked != len(m.buf) {
-				return false, violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
-			}
-			return true, nil
+			return true, m.checkEnd()
 		}
+	}
+}
+
+// checkEnd checks what only the end of a message can break: text that
+// stops in the middle of a UTF-8 sequence (§8.1).
+func (m *message) checkEnd() error {
+	if m.op == OpText && m.checked != len(m.buf) {
+		return violation(StatusInvalidData, "text ends in the middle of a UTF-8 sequence")
+	}
+	return nil
+}
+
+// nextDataFrame reads frames until the next data frame of m arrives,
+// answering the control frames before it, and checks it against the
+// message so far and the limits. started is false when a control frame
+// came before any message began.
+func (c *Conn) nextDataFrame(m *message) (h frameHeader, started bool, err error) {
+	for {
+		h, err = c.nextHeader()
+		if err != nil {
+			return h, false, err
+		}
+		if !h.opcode.IsControl() {
+			break
+		}
+		if err := c.handleControl(h); err != nil {
+			return h, false, err
+		}
+		if m.op == 0 {
+			return h, false, nil // no message yet: AppendMessage waits again
+		}
+	}
+	// §5.4: a message is one frame with FIN set, or a first frame
+	// without FIN, then continuations, the last with FIN set (S-38,
+	// S-41).
+	switch {
+	case h.opcode == OpContinuation && m.op == 0:
+		return h, false, violation(StatusProtocolError, "continuation frame with no message to continue")
+	case h.opcode != OpContinuation && m.op != 0:
+		return h, false, violation(StatusProtocolError, "new message before the fragmented one ended")
+	case h.opcode != OpContinuation:
+		m.op = h.opcode
+		// RFC 7692 §6: RSV1 on the first frame marks a compressed
+		// message; checkHeader allowed it only if deflate was agreed.
+		m.compressed = h.rsv&rsv1 != 0
+	}
+	// §10.4: the limits are checked against the header, before a byte of
+	// the payload is read, and count the whole message, not just this
+	// frame (S-73). A compressed message's wire bytes have their own cap
+	// (RFC 7692 §7.2.2, D-07); its inflated size is capped as it inflates.
+	limit, sofar := c.maxMessage, int64(len(m.buf)-m.start)
+	if m.compressed {
+		limit, sofar = compressedLimit(c.maxMessage), m.wire
+	}
+	if h.length > limit-sofar {
+		c.traceRefused(h)
+		return h, false, violation(StatusTooBig, "message longer than %d bytes", limit)
+	}
+	if m.frames++; m.frames > c.maxFragments {
+		c.traceRefused(h)
+		return h, false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
+	}
+	m.wire += h.length
+	return h, true, nil
+}
+
+// inflateMessage reads the compressed message m whose first frame's header
+// is h (RFC 7692 §7.2.2): the inflater pulls the frames' payloads through
+// a frameSource and appends what it inflates to m, capped at the message
+// limit before the memory exists (1009), its text checked as UTF-8 as it
+// comes out (1007).
+func (c *Conn) inflateMessage(h frameHeader, m *message) error {
+	src := &c.deflate.src
+	*src = frameSource{c: c, m: m, h: h, remaining: h.length}
+	c.startTrace()
+	var check func([]byte) error
+	if m.op == OpText {
+		check = m.checkUTF8
+	}
+	var err error
+	m.buf, err = c.deflate.inflate(m.buf, src, c.maxMessage, compressedLimit(c.maxMessage), check)
+	if err == nil && c.onFrame != nil {
+		c.traceIn(src.h, c.trace.payloadIn, m.buf[m.start:])
+	}
+	*src = frameSource{} // keep no reference to the message
+	if err != nil {
+		return err
+	}
+	return m.checkEnd()
+}
+
+// checkUTF8 checks the text appended to m.buf since the last check (§8.1),
+// as far as its code points are complete.
+func (m *message) checkUTF8(buf []byte) error {
+	valid, ok := validUTF8Prefix(buf[m.checked:])
+	if !ok {
+		return violation(StatusInvalidData, "text is not valid UTF-8")
+	}
+	m.checked += valid
+	return nil
+}
+
+// A frameSource is the io.Reader an inflater pulls a compressed message
+// from: the unmasked payloads of its frames in order, reading the next
+// frame's header (and answering control frames between them) when one
+// ends, and io.EOF after the FIN frame's last byte.
+type frameSource struct {
+	c         *Conn
+	m         *message
+	h         frameHeader // the frame being read
+	remaining int64
+	pos       int // in the masking key
+}
+
+func (s *frameSource) Read(p []byte) (int, error) {
+	for s.remaining == 0 {
+		if s.h.fin {
+			return 0, io.EOF
+		}
+		if err := s.nextFrame(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := s.c.br.Read(p[:min(int64(len(p)), s.remaining)])
+	s.remaining -= int64(n)
+	s.c.traceWire(p[:n])
+	if s.h.masked {
+		s.pos = maskBytes(s.h.key, s.pos, p[:n])
+	}
+	s.c.tracePayload(p[:n])
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// nextFrame shows OnFrame the frame just read, and reads the next one.
+func (s *frameSource) nextFrame() error {
+	if s.c.onFrame != nil {
+		s.c.traceIn(s.h, s.c.trace.payloadIn, nil)
+	}
+	h, _, err := s.c.nextDataFrame(s.m)
+	if err != nil {
+		return err
+	}
+	s.h, s.remaining, s.pos = h, h.length, 0
+	s.c.startTrace()
+	return nil
+}
+
+// startTrace, traceWire and tracePayload keep the first bytes of a
+// compressed frame as on the wire and unmasked, for OnFrame.
+func (c *Conn) startTrace() {
+	if c.onFrame != nil {
+		c.trace.wireIn = c.trace.headerIn[len(c.trace.headerIn):]
+		c.trace.payloadIn = c.trace.payloadBuf[:0]
+	}
+}
+
+func (c *Conn) traceWire(p []byte) {
+	if c.onFrame != nil && len(c.trace.wireIn) < TracedBytes {
+		c.trace.wireIn = append(c.trace.wireIn, p[:min(len(p), TracedBytes-len(c.trace.wireIn))]...)
+	}
+}
+
+func (c *Conn) tracePayload(p []byte) {
+	if c.onFrame != nil && len(c.trace.payloadIn) < TracedBytes {
+		c.trace.payloadIn = append(c.trace.payloadIn, p[:min(len(p), TracedBytes-len(c.trace.payloadIn))]...)
 	}
 }
 
@@ -1586,8 +1819,36 @@ func (c *Conn) sendMessage(op Opcode, p []byte, now bool) error {
 	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
+	if c.deflate != nil && c.deflate.shouldCompress(len(p)) {
+		return c.writeCompressed(op, p, now)
+	}
+	// RFC 7692 §7.2.1: a message below the threshold goes out as it is,
+	// without RSV1, and never enters the compressor's window (D-05).
 	return c.writeFrame(true, 0, op, p, now)
 }
+
+// writeCompressed sends p compressed (RFC 7692 §7.2.1) as one frame with
+// RSV1 set (§6, D-04). The compressed bytes live in a pooled buffer only
+// while the frame is written. The caller holds writeMu, which also guards
+// the compressor's window under context takeover.
+func (c *Conn) writeCompressed(op Opcode, p []byte, now bool) error {
+	if c.closeSent {
+		return ErrClosed // before spending a compression on it
+	}
+	buf := compressBuffers.Get().(*[]byte)
+	*buf = c.deflate.compress((*buf)[:0], p)
+	err := c.writeFrame(true, rsv1, op, *buf, now)
+	if cap(*buf) <= maxPooledCompressBuffer {
+		compressBuffers.Put(buf)
+	}
+	return err
+}
+
+// compressBuffers lends the buffers messages are compressed into; one
+// larger than maxPooledCompressBuffer is left to the garbage collector.
+var compressBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledCompressBuffer = 256 << 10
 
 // writeControl sends a control frame (§5.5), at once.
 func (c *Conn) writeControl(op Opcode, p []byte) error {
@@ -1930,7 +2191,7 @@ func (c *Conn) dropPayload(h frameHeader) error {
 		if h.masked {
 			maskBytes(h.key, 0, payload)
 		}
-		c.traceIn(h, payload)
+		c.traceIn(h, payload, nil)
 	}
 	_, err := c.br.Discard(int(h.length) - shown)
 	return err
