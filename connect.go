@@ -76,6 +76,9 @@ func runClient(url string, opts DialOptions, linger time.Duration, stdin io.Read
 	if p := c.Subprotocol(); p != "" {
 		url += " (subprotocol " + p + ")"
 	}
+	if c.Compressed() {
+		url += " (permessage-deflate)"
+	}
 	fmt.Fprintf(stderr, "connected to %s: each line is sent as a text message; Ctrl-D or Ctrl-C closes\n", url)
 
 	// One goroutine prints what the server sends, until the connection

@@ -56,13 +56,14 @@ func deflateEchoServer(t testing.TB, opts Options, errs chan<- error) string {
 // answer's Sec-WebSocket-Extensions.
 func rawDeflateClient(t *testing.T, url, extensions string) (net.Conn, *bufio.Reader, string) {
 	t.Helper()
-	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+	addr := strings.TrimPrefix(url, "ws://")
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(time.Minute))
-	req := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	req := "GET /echo HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 	if extensions != "" {
 		req += "Sec-WebSocket-Extensions: " + extensions + "\r\n"

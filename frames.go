@@ -131,13 +131,16 @@ func (s *server) traceRefusal(w http.ResponseWriter, r *http.Request, e *Handsha
 // header gave it in; key is the masking key, if mask is 1; header is the
 // header byte for byte. Then the first bytes of the payload (at most
 // TracedBytes), unmasked: text as text, a Close as its code and reason
-// (§5.5.1), anything else in hex.
+// (§5.5.1), anything else in hex. A frame of a compressed message (RSV1
+// on its first frame, RFC 7692 §6) shows its payload as compressed=, in
+// hex, and the last one read also the message inflated, as text= or hex=.
 func traceFrames(log *slog.Logger, remote string) func(Frame) {
 	// A continuation frame is text or binary as the message's first frame
 	// was (§5.4): remember that, for each direction. OnFrame may be
 	// called by a reader and a writer at once.
 	var mu sync.Mutex
-	var message [2]Opcode // in, out
+	var message [2]Opcode  // in, out
+	var compressed [2]bool // the message's first frame had RSV1 (RFC 7692 §6)
 	return func(f Frame) {
 		dir := 0
 		if f.Sent {
@@ -150,7 +153,9 @@ func traceFrames(log *slog.Logger, remote string) func(Frame) {
 			kind = message[dir]
 		case !f.Opcode.IsControl():
 			message[dir] = f.Opcode
+			compressed[dir] = f.RSV&4 != 0
 		}
+		deflated := compressed[dir] && !f.Opcode.IsControl()
 		mu.Unlock()
 
 		attrs := make([]slog.Attr, 0, 11)
@@ -167,7 +172,15 @@ func traceFrames(log *slog.Logger, remote string) func(Frame) {
 			attrs = append(attrs, slog.String("key", hex.EncodeToString(f.Key[:])))
 		}
 		attrs = append(attrs, slog.String("header", spacedHex(f.Header)))
+		if deflated {
+			// RFC 7692: the payload is DEFLATE data; the last frame read
+			// of the message also shows what it inflated to.
+			attrs = append(attrs, slog.String("compressed", spacedHex(f.Payload)))
+			f.Payload = f.Inflated
+		}
 		switch {
+		case deflated && f.Inflated == nil:
+			// a frame before the last, or one sent: no inflated text at hand
 		case kind == OpText:
 			attrs = append(attrs, slog.String("text", string(f.Payload)))
 		case kind == OpClose && len(f.Payload) >= 2:
@@ -195,11 +208,12 @@ type inspectedFrame struct {
 	RSV      byte   `json:"rsv"` // RSV1-3 as the number 0-7: RSV1 is 4
 	Opcode   Opcode `json:"opcode"`
 	Mask     bool   `json:"mask"`
-	Length   int64  `json:"length"`           // the payload length
-	Key      string `json:"key,omitempty"`    // the masking key, if Mask
-	Header   string `json:"header"`           // the whole header, byte for byte
-	Masked   string `json:"masked,omitempty"` // the payload's first bytes as on the wire, if Mask
-	Unmasked string `json:"unmasked"`         // the same bytes, unmasked (§5.3)
+	Length   int64  `json:"length"`             // the payload length
+	Key      string `json:"key,omitempty"`      // the masking key, if Mask
+	Header   string `json:"header"`             // the whole header, byte for byte
+	Masked   string `json:"masked,omitempty"`   // the payload's first bytes as on the wire, if Mask
+	Unmasked string `json:"unmasked"`           // the same bytes, unmasked (§5.3)
+	Inflated string `json:"inflated,omitempty"` // the last frame of a compressed message: the message's first bytes, inflated (RFC 7692)
 }
 
 // inspect copies what OnFrame showed of f, whose slices do not outlive the
@@ -208,6 +222,7 @@ func inspect(f Frame) inspectedFrame {
 	i := inspectedFrame{
 		Fin: f.Fin, RSV: f.RSV, Opcode: f.Opcode, Mask: f.Masked, Length: f.Length,
 		Header: hex.EncodeToString(f.Header), Unmasked: hex.EncodeToString(f.Payload),
+		Inflated: hex.EncodeToString(f.Inflated),
 	}
 	if f.Masked {
 		i.Key = hex.EncodeToString(f.Key[:])

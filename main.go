@@ -75,11 +75,17 @@ func main() {
 	// TLS (tls.go): the server's certificate, and whom -connect trusts.
 	serverTLS := addServerTLSFlags(flag.CommandLine)
 	clientTLS := addClientTLSFlags(flag.CommandLine)
+	// permessage-deflate (RFC 7692): on by default, as every browser
+	// offers it; -connect offers it too.
+	deflate := flag.Bool("deflate", true, "compress messages with permessage-deflate (RFC 7692) when the peer agrees: accepted on /echo and /websocket, offered by -connect")
+	deflateTakeover := flag.Bool("deflate-takeover", false, "with -deflate: allow context takeover (RFC 7692 §7.1.1), which compresses similar messages better but keeps a compressor per connection and mixes secrets with attacker-chosen text (§8)")
+	deflateThreshold := flag.Int("deflate-threshold", 512, "with -deflate: messages shorter than this many bytes go uncompressed")
 	trustedProxies := flag.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose Forwarded and X-Forwarded-* headers are believed, e.g. 127.0.0.1,::1 (proxy.go)")
 	flag.Parse()
+	compression := compressionOptions(*deflate, *deflateTakeover, *deflateThreshold)
 
 	if *connectURL != "" {
-		opts := DialOptions{Origin: *origin, Options: Options{Subprotocols: splitList(*subprotocols)}}
+		opts := DialOptions{Origin: *origin, Options: Options{Subprotocols: splitList(*subprotocols), Compression: compression}}
 		var err error
 		if opts.TLSConfig, err = clientTLS.config(); err != nil {
 			fmt.Fprintf(os.Stderr, "wsecho: %v\n", err)
@@ -115,6 +121,7 @@ func main() {
 		IdleTimeout:  *idleTimeout,
 		PingInterval: *pingEvery,
 		CloseTimeout: *closeTimeout,
+		Compression:  compression,
 	})
 	s.maxConns, s.maxHeaderBytes = *maxConns, *maxHeaderBytes
 	s.trace = *trace
@@ -157,6 +164,15 @@ func pageURL(overTLS bool, addr string, listening net.Addr) string {
 		scheme = "https://"
 	}
 	return scheme + net.JoinHostPort(host, port) + "/"
+}
+
+// compressionOptions turns the -deflate flags into Options.Compression:
+// nil, no compression, unless on.
+func compressionOptions(on, takeover bool, threshold int) *DeflateOptions {
+	if !on {
+		return nil
+	}
+	return &DeflateOptions{ContextTakeover: takeover, Threshold: threshold}
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
