@@ -127,10 +127,41 @@ func TestConnectPythonEcho(t *testing.T) {
 
 // TestDialPythonEcho is Dial, the Go client, against Python's websockets
 // echo server: messages of each kind come back as they went, and both
-// closing handshakes end cleanly.
+// closing handshakes end cleanly. Dial offers permessage-deflate (RFC
+// 7692), which websockets accepts by default: both sides must say it was
+// agreed, and the messages cross compressed (above the threshold) and
+// not (below it).
 func TestDialPythonEcho(t *testing.T) {
 	python := findPythonWebsockets(t)
 	url := startPyEcho(t, python).url
+
+	t.Run("RFC 7692 permessage-deflate agreed on both sides", func(t *testing.T) {
+		c := dialBounded(t, url)
+		if !c.Compressed() {
+			t.Fatal("Dial's Conn did not agree permessage-deflate with websockets")
+		}
+		c.WriteMessage(OpText, []byte("?extensions"))
+		if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "permessage-deflate" {
+			t.Errorf("pyecho.py agreed %q (%v), want permessage-deflate", msg, err)
+		}
+		closeNormally(t, c)
+	})
+	t.Run("RFC 7692 §7.1.1 context takeover both ways", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		c, err := Dial(ctx, url, &DialOptions{Options: Options{Compression: &DeflateOptions{ContextTakeover: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			msg := testText(3000+i, 12) // alike: each refers back into the last
+			c.WriteMessage(OpText, msg)
+			if _, got, err := c.ReadMessage(); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("message %d: %d bytes back, %v", i, len(got), err)
+			}
+		}
+		closeNormally(t, c)
+	})
 
 	roundTrips := []struct {
 		name string
@@ -141,6 +172,7 @@ func TestDialPythonEcho(t *testing.T) {
 		{"§5.6 binary", OpBinary, []byte{0x00, 0x01, 'w', 's', 0xfe, 0xff}},
 		{"§5.6 empty text", OpText, nil},
 		{"§5.2 64-bit length", OpBinary, bytes.Repeat([]byte{0xa5}, 1<<20)},
+		{"RFC 7692 compressed text", OpText, testText(100<<10, 11)},
 	}
 	for _, rt := range roundTrips {
 		t.Run(rt.name, func(t *testing.T) {
@@ -186,7 +218,7 @@ func dialBounded(t *testing.T, url string) *Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	c, err := Dial(ctx, url, &DialOptions{Options: Options{MaxMessage: 16 << 20}})
+	c, err := Dial(ctx, url, &DialOptions{Options: Options{MaxMessage: 16 << 20, Compression: &DeflateOptions{}}})
 	if err != nil {
 		t.Fatalf("Dial %s: %v", url, err)
 	}
@@ -224,7 +256,7 @@ func TestPythonClient(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			app := startApp(t, Options{MaxMessage: 16 << 20}, nil) // /echo as main.go serves it
+			app := startApp(t, Options{MaxMessage: 16 << 20, Compression: &DeflateOptions{}}, nil) // /echo as main.go serves it
 			ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, python, "testdata/pyclient.py", wsURL(app.Server, "/echo"), tc.pyCase).CombinedOutput()
@@ -232,6 +264,11 @@ func TestPythonClient(t *testing.T) {
 				t.Fatalf("pyclient.py %s: %v\n%s", tc.pyCase, err, out)
 			}
 			t.Logf("pyclient.py: %s", bytes.TrimSpace(out))
+			// RFC 7692: websockets offers permessage-deflate by default,
+			// and /echo, as main.go serves it, accepts it.
+			if !bytes.Contains(out, []byte("extensions: permessage-deflate)")) {
+				t.Errorf("pyclient.py agreed no permessage-deflate: %s", out)
+			}
 			app.waitHandlers(t)
 			entries := app.logs.entries(t)
 			if last := entries[len(entries)-1]; last["code"] != float64(StatusNormal) {

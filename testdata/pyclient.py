@@ -56,9 +56,11 @@ async def run(url, case):
         if case == "ping":
             pong = await ws.ping(b"are you there")
             await pong
+        extensions = ", ".join(e.name for e in ws.extensions) or "none"
         await ws.close(1000)
         if ws.close_code != 1000:
             raise AssertionError(f"closed with 1000, the server answered {ws.close_code} {ws.close_reason!r}")
+        return extensions
 
 
 def main():
@@ -66,10 +68,12 @@ def main():
     if case not in CASES:
         sys.exit(f"pyclient: no case {case!r}; the cases: {', '.join(CASES)}")
     try:
-        asyncio.run(asyncio.wait_for(run(url, case), TIMEOUT))
+        extensions = asyncio.run(asyncio.wait_for(run(url, case), TIMEOUT))
     except Exception as e:
         sys.exit(f"pyclient: {case}: {type(e).__name__}: {e}")
-    print(f"{case}: ok (websockets {websockets.__version__})")
+    # The extensions agreed (websockets offers permessage-deflate by
+    # default), for peers_test.go to check.
+    print(f"{case}: ok (websockets {websockets.__version__}; extensions: {extensions})")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ python3-websockets, 10.4 when this was written), for peers_test.go.
 
 It listens on a loopback port that the system chooses, prints its URL,
 ws://127.0.0.1:PORT/, on a line of its own, and echoes every message as
-it came: text as text, binary as binary. It is the plainest handler the
+it came: text as text, binary as binary (but "?extensions", answered with
+the extensions agreed, by name). It accepts permessage-deflate, as
+websockets does by default. It is the plainest handler the
 library's documentation shows, so it closes as that library does: a Close
 from the client is answered at once, before any reply the handler has
 still to send (RFC 6455 §5.5.1 allows it).
@@ -24,8 +26,16 @@ import websockets
 MAX_MESSAGE = 16 << 20
 
 
+# EXTENSIONS_QUERY is the one message not echoed: the answer is the
+# extensions this server agreed on the connection, by name, so that
+# peers_test.go can check Python's side of the negotiation.
+EXTENSIONS_QUERY = "?extensions"
+
+
 async def echo(websocket):
     async for message in websocket:
+        if message == EXTENSIONS_QUERY:
+            message = ", ".join(e.name for e in websocket.extensions) or "none"
         await websocket.send(message)
 
 
