@@ -67,6 +67,12 @@ type DeflateOptions struct {
 
 	// Level is the compress/flate level. Default flate.BestSpeed.
 	Level int
+
+	// ServerMaxWindowBits, for a client, asks the server to compress
+	// with a window of 2^n bytes, n from 8 to 15 (server_max_window_bits,
+	// §7.1.2.1), so that a client can cap what the server's messages may
+	// refer back to. 0 asks nothing. Servers ignore it.
+	ServerMaxWindowBits int
 }
 
 const defaultThreshold = 512
@@ -250,6 +256,10 @@ func formatAnswer(p deflateParams) string {
 func deflateOffer(opts DeflateOptions) (offer deflateParams, header string) {
 	offer.clientMaxWindowBitsSent = true
 	header = deflateName + "; " + clientMaxWindowBits
+	if bits := opts.ServerMaxWindowBits; bits >= 8 && bits <= 15 {
+		offer.serverMaxWindowBits = bits
+		header += "; " + serverMaxWindowBits + "=" + strconv.Itoa(bits)
+	}
 	if !opts.ContextTakeover {
 		offer.serverNoContextTakeover = true
 		offer.clientNoContextTakeover = true
