@@ -355,6 +355,12 @@ func TestDeflateFrames(t *testing.T) {
 		{"D-11/rsv1_on_continuation", on, [][]byte{clientFrame(0x41, hello[:3]), clientFrame(0xc0, hello[3:])}, StatusProtocolError},
 		{"D-06/corrupt", on, [][]byte{clientFrame(0xc1, hexBytes("ff ff ff"))}, StatusInvalidData},
 		{"D-08/invalid_utf8", on, [][]byte{clientFrame(0xc1, deflateRaw([]byte("ok \xed\xa0\x80 no")))}, StatusInvalidData},
+		// The first frame of a message that never ends, whose sender
+		// flushed after it (a whole 00 00 ff ff, §7.2.1): 1007 comes as
+		// the inflater yields the bad byte, not at a FIN that never
+		// arrives. (compress/flate yields output at a sync flush, a full
+		// 32 KiB window, or the final block.)
+		{"D-08/invalid_utf8_before_fin", on, [][]byte{clientFrame(0x41, append(deflateRaw([]byte("ok \xed\xa0\x80 no")), 0x00, 0x00, 0xff, 0xff))}, StatusInvalidData},
 		{"D-08/utf8_cut_at_end", on, [][]byte{clientFrame(0xc1, deflateRaw([]byte("ok \xe2\x82")))}, StatusInvalidData},
 		{"D-07/inflated_limit", on, [][]byte{clientFrame(0xc2, deflateRaw(make([]byte, 4097)))}, StatusTooBig},
 		{"D-07/wire_limit", on, [][]byte{clientFrame(0xc2, bytes.Repeat(hexBytes("00 00 00 ff ff"), 1200))}, StatusTooBig},
