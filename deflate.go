@@ -326,8 +326,10 @@ type deflateConn struct {
 	history      []byte // recvTakeover only: the last recvWindow bytes inflated
 	seen         int    // bytes of the current message already in history
 
-	// src is the Conn's reader of the frames of the message being
-	// inflated (ws.go), kept here so that a message costs no allocation.
+	// The message being inflated and the Conn's reader of its frames
+	// (ws.go), kept here so that a message costs no allocation; empty
+	// between messages.
+	msg message
 	src frameSource
 }
 

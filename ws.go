@@ -1616,23 +1616,28 @@ func (c *Conn) nextDataFrame(m *message) (h frameHeader, started bool, err error
 // limit before the memory exists (1009), its text checked as UTF-8 as it
 // comes out (1007).
 func (c *Conn) inflateMessage(h frameHeader, m *message) error {
-	src := &c.deflate.src
-	*src = frameSource{c: c, m: m, h: h, remaining: h.length}
+	// The message and its frameSource live in deflateConn while the
+	// inflater reads: were the frameSource to point at m, m would escape
+	// to the heap, and every message, compressed or not, would cost an
+	// allocation.
+	d := c.deflate
+	d.msg = *m
+	d.src = frameSource{c: c, m: &d.msg, h: h, remaining: h.length}
+	defer func() { *m, d.msg, d.src = d.msg, message{}, frameSource{} }()
 	c.startTrace()
 	var check func([]byte) error
 	if m.op == OpText {
-		check = m.checkUTF8
+		check = d.msg.checkUTF8
 	}
 	var err error
-	m.buf, err = c.deflate.inflate(m.buf, src, c.maxMessage, compressedLimit(c.maxMessage), check)
+	d.msg.buf, err = d.inflate(d.msg.buf, &d.src, c.maxMessage, compressedLimit(c.maxMessage), check)
 	if err == nil && c.onFrame != nil {
-		c.traceIn(src.h, c.trace.payloadIn, m.buf[m.start:])
+		c.traceIn(d.src.h, c.trace.payloadIn, d.msg.buf[d.msg.start:])
 	}
-	*src = frameSource{} // keep no reference to the message
 	if err != nil {
 		return err
 	}
-	return m.checkEnd()
+	return d.msg.checkEnd()
 }
 
 // checkUTF8 checks the text appended to m.buf since the last check (§8.1),
