@@ -104,7 +104,9 @@ func TestDeflateTrace(t *testing.T) {
 			t.Errorf("frame line %v: want rsv=100 and compressed=", e)
 		}
 	}
-	if in["text"] != msg[:TracedBytes] {
-		t.Errorf("the frame read shows text=%q, want the inflated %q", in["text"], msg[:TracedBytes])
+	for _, e := range []logEntry{in, out} {
+		if e["text"] != msg[:TracedBytes] {
+			t.Errorf("the frame %s shows text=%q, want the message's %q", e["dir"], e["text"], msg[:TracedBytes])
+		}
 	}
 }

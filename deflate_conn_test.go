@@ -422,6 +422,14 @@ func TestDeflateConnTakeover(t *testing.T) {
 					t.Fatalf("echo: %d bytes, %v", len(got), err)
 				}
 			}
+			// D-13: between messages, without takeover, the connection
+			// keeps no compressor, no window, and no message.
+			if d := c.deflate; !takeover && (d.writer != nil || d.history != nil || d.msg.buf != nil || d.src.m != nil) {
+				t.Error("an idle connection without takeover holds compression state")
+			}
+			if d := c.deflate; takeover && (d.writer == nil || d.history == nil) {
+				t.Error("with takeover the connection keeps no window")
+			}
 			for _, frames := range [][]Frame{sent, received} {
 				if len(frames) != 4 || frames[2].RSV != 0 || frames[0].RSV != 4 || frames[3].RSV != 4 {
 					t.Fatalf("frames %+v: want RSV1 on all but the small one", frames)

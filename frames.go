@@ -133,7 +133,8 @@ func (s *server) traceRefusal(w http.ResponseWriter, r *http.Request, e *Handsha
 // TracedBytes), unmasked: text as text, a Close as its code and reason
 // (§5.5.1), anything else in hex. A frame of a compressed message (RSV1
 // on its first frame, RFC 7692 §6) shows its payload as compressed=, in
-// hex, and the last one read also the message inflated, as text= or hex=.
+// hex, and the last one read, or one sent, also the message uncompressed,
+// as text= or hex=.
 func traceFrames(log *slog.Logger, remote string) func(Frame) {
 	// A continuation frame is text or binary as the message's first frame
 	// was (§5.4): remember that, for each direction. OnFrame may be
@@ -174,13 +175,14 @@ func traceFrames(log *slog.Logger, remote string) func(Frame) {
 		attrs = append(attrs, slog.String("header", spacedHex(f.Header)))
 		if deflated {
 			// RFC 7692: the payload is DEFLATE data; the last frame read
-			// of the message also shows what it inflated to.
+			// of the message, and a frame sent, also show the message
+			// uncompressed.
 			attrs = append(attrs, slog.String("compressed", spacedHex(f.Payload)))
 			f.Payload = f.Inflated
 		}
 		switch {
 		case deflated && f.Inflated == nil:
-			// a frame before the last, or one sent: no inflated text at hand
+			// a frame before the last: the message is not inflated yet
 		case kind == OpText:
 			attrs = append(attrs, slog.String("text", string(f.Payload)))
 		case kind == OpClose && len(f.Payload) >= 2:

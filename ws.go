@@ -913,6 +913,10 @@ type traceState struct {
 	// A compressed frame read: its payload's first bytes, unmasked.
 	payloadIn  []byte
 	payloadBuf [TracedBytes]byte
+
+	// A compressed message being sent: its first bytes, uncompressed.
+	inflatedOut []byte
+	inflatedBuf [TracedBytes]byte
 }
 
 // newConn makes a server's Conn of a connection taken over from net/http,
@@ -1410,7 +1414,7 @@ type Frame struct {
 	Wire    []byte  // the same bytes as they were on the wire: masked, if Masked
 
 	// Inflated, on the last frame read of a compressed message (RSV1 on
-	// its first frame, RFC 7692 §6), is the first bytes of
+	// its first frame, RFC 7692 §6), or on a compressed frame sent, is the first bytes of
 	// the message as inflated (at most TracedBytes): Payload is then
 	// compressed data.
 	Inflated []byte
@@ -1840,6 +1844,13 @@ func (c *Conn) writeCompressed(op Opcode, p []byte, now bool) error {
 	if c.closeSent {
 		return ErrClosed // before spending a compression on it
 	}
+	if c.onFrame != nil {
+		// The trace shows the message with its compressed frame: the
+		// frame goes out at once, not queued with others.
+		c.trace.inflatedOut = append(c.trace.inflatedBuf[:0], p[:min(len(p), TracedBytes)]...)
+		defer func() { c.trace.inflatedOut = nil }()
+		now = true
+	}
 	buf := compressBuffers.Get().(*[]byte)
 	*buf = c.deflate.compress((*buf)[:0], p)
 	err := c.writeFrame(true, rsv1, op, *buf, now)
@@ -2011,6 +2022,9 @@ func (c *Conn) checkWrite(err error) error {
 // traceOut shows OnFrame a large frame, written alone.
 func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4]byte) {
 	f := Frame{Sent: true, Header: header, Fin: fin, RSV: rsv >> 4, Opcode: op, Length: int64(len(p)), Payload: p[:min(len(p), TracedBytes)]}
+	if rsv&rsv1 != 0 {
+		f.Inflated = c.trace.inflatedOut
+	}
 	f.Wire = f.Payload
 	if key != nil {
 		f.Masked, f.Key = true, *key
@@ -2034,9 +2048,14 @@ func (c *Conn) traceQueued(q []byte) {
 			payload = append(c.trace.out[:0], wire...)
 			maskBytes(h.key, 0, payload)
 		}
+		var inflated []byte
+		if h.rsv&rsv1 != 0 {
+			inflated = c.trace.inflatedOut // writeCompressed flushes at once when traced
+		}
 		c.onFrame(Frame{
 			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
 			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
+			Inflated: inflated,
 		})
 		q = q[size+int(h.length):]
 	}
