@@ -57,8 +57,8 @@ type DeflateOptions struct {
 	// messages better, but mixes secrets with attacker-chosen text in one
 	// window (§8: CRIME, BREACH), and a connection then keeps a
 	// compress/flate writer, about 1.2 MiB at any level (its hash tables
-	// are arrays), where without takeover it keeps under 100 bytes
-	// (BenchmarkDeflateConnMemory).
+	// are arrays), where without takeover it keeps about 200 bytes of
+	// settings and empty slots (BenchmarkDeflateConnMemory).
 	ContextTakeover bool
 
 	// Threshold: messages shorter than this go out uncompressed. Default

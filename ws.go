@@ -576,8 +576,10 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key is not base64 for 16 bytes")
 	}
 	// Steps 8 and 9: the offered subprotocols and extensions must follow
-	// their grammar (§4.3, §9.1, S-71), even though this server uses no
-	// extension. Each line is a list of one or more (1#token).
+	// their grammar (§4.3, §9.1, S-71), whether or not this server uses an
+	// extension: a grammar error is a 400, an offer it cannot honour is
+	// merely declined (RFC 7692 §5, acceptDeflate). Each line is a list of
+	// one or more (1#token).
 	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
 		if !isTokenList(line) {
 			return refused(http.StatusBadRequest, "Sec-WebSocket-Protocol is not a list of tokens")
@@ -1177,7 +1179,8 @@ type frameHeader struct {
 // An endpoint is what the frame codec must know of the end that reads a
 // frame, besides the frame itself: its role, since a client's frames are
 // masked and a server's are not (§5.1), and the RSV bits that the
-// extensions negotiated in the handshake allow (§5.2, §9): none today.
+// extensions negotiated in the handshake allow (§5.2, §9): RSV1 once
+// permessage-deflate is agreed (RFC 7692 §6), none otherwise.
 type endpoint struct {
 	client     bool // this end is the client: it masks what it sends (§5.1)
 	rsvAllowed byte // RSV bits, in place (0x70), that frames may carry
