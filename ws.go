@@ -1601,20 +1601,28 @@ func (c *Conn) nextDataFrame(m *message) (h frameHeader, started bool, err error
 	// the payload is read, and count the whole message, not just this
 	// frame (S-73). A compressed message's wire bytes have their own cap
 	// (RFC 7692 §7.2.2, D-07); its inflated size is capped as it inflates.
+	if err := c.checkLimits(h, m); err != nil {
+		c.traceRefused(h)
+		return h, false, err
+	}
+	return h, true, nil
+}
+
+// checkLimits counts the data frame h into m, and checks the message's
+// limits (§10.4, S-73; RFC 7692 §7.2.2, D-07).
+func (c *Conn) checkLimits(h frameHeader, m *message) error {
 	limit, sofar := c.maxMessage, int64(len(m.buf)-m.start)
 	if m.compressed {
 		limit, sofar = compressedLimit(c.maxMessage), m.wire
 	}
 	if h.length > limit-sofar {
-		c.traceRefused(h)
-		return h, false, violation(StatusTooBig, "message longer than %d bytes", limit)
+		return violation(StatusTooBig, "message longer than %d bytes", limit)
 	}
 	if m.frames++; m.frames > c.maxFragments {
-		c.traceRefused(h)
-		return h, false, violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
+		return violation(StatusTooBig, "message in more than %d fragments", c.maxFragments)
 	}
 	m.wire += h.length
-	return h, true, nil
+	return nil
 }
 
 // inflateMessage reads the compressed message m whose first frame's header
@@ -1638,13 +1646,19 @@ func (c *Conn) inflateMessage(h frameHeader, m *message) error {
 	}
 	var err error
 	d.msg.buf, err = d.inflate(d.msg.buf, &d.src, c.maxMessage, compressedLimit(c.maxMessage), check)
-	if err == nil && c.onFrame != nil {
-		c.traceIn(d.src.h, c.trace.payloadIn, d.msg.buf[d.msg.start:])
-	}
 	if err != nil {
 		return err
 	}
+	c.traceCompressed(d.src.h, d.msg.buf[d.msg.start:])
 	return d.msg.checkEnd()
+}
+
+// traceCompressed shows OnFrame a frame of a compressed message, read
+// whole: its compressed payload, and, on the last, the message inflated.
+func (c *Conn) traceCompressed(h frameHeader, inflated []byte) {
+	if c.onFrame != nil {
+		c.traceIn(h, c.trace.payloadIn, inflated)
+	}
 }
 
 // checkUTF8 checks the text appended to m.buf since the last check (§8.1),
@@ -1694,9 +1708,7 @@ func (s *frameSource) Read(p []byte) (int, error) {
 
 // nextFrame shows OnFrame the frame just read, and reads the next one.
 func (s *frameSource) nextFrame() error {
-	if s.c.onFrame != nil {
-		s.c.traceIn(s.h, s.c.trace.payloadIn, nil)
-	}
+	s.c.traceCompressed(s.h, nil)
 	h, _, err := s.c.nextDataFrame(s.m)
 	if err != nil {
 		return err
