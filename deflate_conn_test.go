@@ -327,6 +327,18 @@ func TestDeflateFrames(t *testing.T) {
 			t.Errorf("second echo %#x % x: no back-reference", b0, p)
 		}
 	})
+	for _, ex := range []struct{ name, bytes string }{
+		{"7.2.3.4/bfinal_set", "f3 48 cd c9 c9 07 00 00"},
+		{"7.2.3.5/two_blocks", "f2 48 05 00 00 00 ff ff ca c9 c9 07 00"},
+	} {
+		t.Run(ex.name, func(t *testing.T) {
+			nc, br := open(t, level6)
+			nc.Write(clientFrame(0xc1, hexBytes(ex.bytes)))
+			if b0, p := readServerFrame(t, br); b0 != 0xc1 || !bytes.Equal(p, hello) {
+				t.Errorf("echo %#x % x, want Hello as §7.2.3.1", b0, p)
+			}
+		})
+	}
 	t.Run("7.2.3.3/stored_block", func(t *testing.T) {
 		nc, br := open(t, Options{Compression: &DeflateOptions{Threshold: 100}})
 		nc.Write(clientFrame(0xc1, hexBytes("00 05 00 fa ff 48 65 6c 6c 6f 00")))
@@ -374,13 +386,15 @@ func TestDeflateFrames(t *testing.T) {
 			expectClose(t, br, r.code)
 		})
 	}
-	t.Run("D-07/inflated_at_limit", func(t *testing.T) {
-		nc, br := open(t, on)
-		nc.Write(clientFrame(0xc2, deflateRaw(make([]byte, 4096))))
-		if b0, p := readServerFrame(t, br); b0 != 0xc2 {
-			t.Errorf("echo %#x % x", b0, p)
-		}
-	})
+	for _, n := range []int{4095, 4096} {
+		t.Run(fmt.Sprintf("D-07/inflated_%d_of_4096", n), func(t *testing.T) {
+			nc, br := open(t, on)
+			nc.Write(clientFrame(0xc2, deflateRaw(make([]byte, n))))
+			if b0, p := readServerFrame(t, br); b0 != 0xc2 {
+				t.Errorf("echo %#x % x", b0, p)
+			}
+		})
+	}
 }
 
 // deflateRaw compresses p as one message of §7.2.1, with no takeover.
@@ -568,4 +582,34 @@ func sizeLabel(n int) string {
 		return fmt.Sprintf("%dKiB", n>>10)
 	}
 	return fmt.Sprintf("%dB", n)
+}
+
+// FuzzDeflateReadMessage reads any bytes as a client's frames on a server
+// Conn that agreed permessage-deflate, with and without takeover: it
+// must never panic, hang or exceed the limits, whatever the DEFLATE data.
+func FuzzDeflateReadMessage(f *testing.F) {
+	hello := hexBytes("f2 48 cd c9 c9 07 00")
+	f.Add(clientFrame(0xc1, hello), false)
+	f.Add(append(clientFrame(0xc1, hello), clientFrame(0xc1, hexBytes("f2 00 11 00 00"))...), true)
+	f.Add(append(clientFrame(0x41, hello[:3]), clientFrame(0x80, hello[3:])...), false)
+	f.Add(clientFrame(0xc2, hexBytes("f3 48 cd c9 c9 07 00 00")), true)
+	f.Add(clientFrame(0xc2, hexBytes("00")), false)
+	f.Add(clientFrame(0xc1, deflateRaw([]byte("ok \xed\xa0\x80"))), false)
+	f.Fuzz(func(t *testing.T, in []byte, takeover bool) {
+		p := noTakeoverParams
+		if takeover {
+			p = takeoverParams
+		}
+		const limit = 1 << 16
+		c := deflateServerConn(bytes.NewReader(in), p, Options{MaxMessage: limit, CloseTimeout: time.Millisecond})
+		for {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if len(msg) > limit {
+				t.Fatalf("a message of %d bytes passed a limit of %d", len(msg), limit)
+			}
+		}
+	})
 }
