@@ -1,7 +1,7 @@
 package main
 
 // The conformance suite: the real server (newTestServer) driven by the raw
-// client of client_test.go over loopback connections, byte for byte.
+// client of rawpeer_test.go over loopback connections, byte for byte.
 //
 // TestHandshake and TestExamples are organised by the server rules of
 // RULES.md (S-nn) and the sections of RFC 6455; the other tests
@@ -1293,7 +1293,7 @@ func TestTimeouts(t *testing.T) {
 
 // TestDial is the client's side of the protocol, on the wire: Dial and the
 // client's Conn against the real server (round trips, both ways of
-// closing), and against a fakeServer (client_test.go), a listener the test
+// closing), and against a fakeServer (rawpeer_test.go), a listener the test
 // answers byte for byte, for what the real server never does: a 101 that
 // breaks a rule, a masked frame. Subtests are named by the client rules of
 // RULES.md (C-nn); the receiving rules that a client shares

@@ -1,10 +1,12 @@
 package main
 
-// The test instrument: a raw WebSocket client that can send any frame,
-// valid or not, in one write or in pieces, and read the server's frames
-// byte for byte. The conformance tests in ws_test.go drive the real server
-// (newTestServer) through real loopback connections with it. At the end,
-// its mirror image, a raw server (fakeServer), tests Dial's client.
+// The raw peers, the test instrument: not a test of the client, but the
+// two ends the tests play by hand. testClient is a raw WebSocket client
+// that can send any frame, valid or not, in one write or in pieces, and
+// read the server's frames byte for byte; the conformance tests in
+// ws_test.go drive the real server (newTestServer) through real loopback
+// connections with it. At the end, its mirror image, a raw server
+// (fakeServer), plays the server for Dial's tests.
 
 import (
 	"bufio"
