@@ -6,7 +6,6 @@ package main
 // binary with its flags and signals. ws_test.go tests the protocol.
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -167,27 +166,6 @@ func (app *testApp) waitHandlers(t testing.TB) {
 	if !app.s.wait(ctx) {
 		t.Fatalf("a connection handler was still running after %v", testTimeout)
 	}
-}
-
-// connectAddr is connect for a server that is not an httptest.Server: the
-// built binary.
-func connectAddr(t testing.TB, addr, request string) *testClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return handshakeOver(t, nc, request)
-}
-
-// dialAddr is dial for the built binary.
-func dialAddr(t testing.TB, addr, path string, extra ...string) *testClient {
-	t.Helper()
-	c := connectAddr(t, addr, handshakeRequest(addr, path, extra...))
-	if c.resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: got %s, want 101", c.resp.Status)
-	}
-	return c
 }
 
 // readReply reads one message and decodes it as the JSON echo's reply: an
@@ -1540,18 +1518,6 @@ func checkDropped(t *testing.T, rest []byte) {
 	}
 }
 
-// rawClient opens a TCP connection to srv for a test that writes its own
-// bytes; it is closed when the test ends.
-func rawClient(t testing.TB, srv *httptest.Server) *testClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
-}
-
 // readAll returns what the server sends until it closes the connection,
 // and fails the test if that takes longer than testTimeout.
 func (c *testClient) readAll() []byte {
@@ -1710,18 +1676,6 @@ func testBinaryHardening(t *testing.T, bin string) {
 			t.Errorf("the deaf connection closed with %q, want 1001 or 1006", got)
 		}
 	})
-}
-
-// connectRaw opens a TCP connection to addr for a test that writes its own
-// bytes; it is closed when the test ends.
-func connectRaw(t testing.TB, addr string) *testClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
 }
 
 // TestNoLeaks opens connections and ends them every way a connection can

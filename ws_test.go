@@ -17,7 +17,6 @@ package main
 // the client rules (C-nn), is dial_test.go's.
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/tls"
@@ -1693,12 +1692,7 @@ func clientHello(t testing.TB) []byte {
 // returns everything the server answers until it closes the connection.
 func exchangeRaw(t testing.TB, srv *httptest.Server, b []byte) []byte {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	c := rawClient(t, srv)
 	c.write(b)
 	return c.readToEOF()
 }
