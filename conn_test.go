@@ -626,6 +626,7 @@ func tcpPair(tb testing.TB) (client, server net.Conn) {
 // A scriptedConn is a peer that has already sent everything it will ever
 // send: reads come from in, then EOF; writes go to out.
 type scriptedConn struct {
+	nopConn
 	in  *bytes.Reader
 	out bytes.Buffer
 }
@@ -634,17 +635,22 @@ func (c *scriptedConn) Read(p []byte) (int, error) { return c.in.Read(p) }
 
 func (c *scriptedConn) Write(p []byte) (int, error) { return c.out.Write(p) }
 
-func (c *scriptedConn) Close() error { return nil }
+// nopConn is the rest of a net.Conn, for a peer in memory that has only a
+// Read and a Write of its own: closing does nothing, the addresses are
+// empty, and deadlines never come, since nothing it does blocks.
+type nopConn struct{}
 
-func (c *scriptedConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
+func (nopConn) Close() error { return nil }
 
-func (c *scriptedConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+func (nopConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
 
-func (c *scriptedConn) SetDeadline(time.Time) error { return nil }
+func (nopConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
 
-func (c *scriptedConn) SetReadDeadline(time.Time) error { return nil }
+func (nopConn) SetDeadline(time.Time) error { return nil }
 
-func (c *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
+func (nopConn) SetReadDeadline(time.Time) error { return nil }
+
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }
 
 // nopDeadlines lets testClient.readFrame parse a recorded stream.
 type nopDeadlines struct{ net.Conn }
@@ -840,6 +846,7 @@ func BenchmarkHandshake(b *testing.B) {
 // A loopConn is a peer in memory: its reads return frame over and over,
 // and what is written to it is discarded.
 type loopConn struct {
+	nopConn
 	frame []byte
 	off   int
 }
@@ -855,18 +862,6 @@ func (c *loopConn) Read(p []byte) (int, error) {
 }
 
 func (c *loopConn) Write(p []byte) (int, error) { return len(p), nil }
-
-func (c *loopConn) Close() error { return nil }
-
-func (c *loopConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
-
-func (c *loopConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
-
-func (c *loopConn) SetDeadline(time.Time) error { return nil }
-
-func (c *loopConn) SetReadDeadline(time.Time) error { return nil }
-
-func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
 
 // An idle connection holds no read buffer: it borrows one while frames
 // arrive, and gives it back once nothing is left in it, so that ten
