@@ -31,13 +31,18 @@ import (
 // The client: Dial (§4.1)
 // ---------------------------------------------------------------------------
 
-// TestDial is the client's side of the protocol, on the wire: Dial and the
-// client's Conn against the real server (round trips, both ways of
-// closing), and against a fakeServer (rawpeer_test.go), a listener the test
-// answers byte for byte, for what the real server never does: a 101 that
-// breaks a rule, a masked frame. Subtests are named by the client rules of
-// RULES.md (C-nn); the receiving rules that a client shares
-// with the server (C-29) are named by the server rule too (S-nn).
+// The client's tests run Dial and the client's Conn against the real
+// server (round trips, both ways of closing), and against a fakeServer
+// (rawpeer_test.go), a listener the test answers byte for byte, for what
+// the real server never does: a 101 that breaks a rule, a masked frame.
+// There is one test per group of client rules, each named TestDial...,
+// so that -run 'TestDial/C-21' still finds a rule wherever it is. Subtests
+// are named by the client rules of RULES.md (C-nn); the receiving rules
+// that a client shares with the server (C-29) are named by the server rule
+// too (S-nn).
+
+// TestDial is the request Dial sends (§4.1, C-01 to C-16): what it refuses
+// before it connects, then the request line and headers, byte for byte.
 func TestDial(t *testing.T) {
 	// C-01, C-02, C-15: what Dial must refuse before it connects at all.
 	// "{addr}" stands for the fake server's host:port.
@@ -159,7 +164,12 @@ func TestDial(t *testing.T) {
 			await(t, dialing)
 		}
 	})
+}
 
+// TestDialResponse is how Dial reads the server's answer (§4.1, C-17 to
+// C-24): a fakeServer answers byte for byte, breaking one rule at a time,
+// and Dial must refuse every answer but a conforming 101.
+func TestDialResponse(t *testing.T) {
 	// C-18 to C-24: every answer but a conforming 101 fails the handshake
 	// with a HandshakeError whose Status is the answer's and whose Reason
 	// names the rule; the client then closes the connection without
@@ -286,7 +296,12 @@ func TestDial(t *testing.T) {
 			}
 		})
 	}
+}
 
+// TestDialContext is what bounds a Dial: a connection that cannot be
+// opened (C-07), a context that ends, an idle timeout, and a response head
+// too long to read (§10.4).
+func TestDialContext(t *testing.T) {
 	// C-07 and the context: a connection that fails, and a handshake that
 	// never ends, each end in an error, and the client closes TCP.
 	t.Run("C-07 §4.1 nothing listening", func(t *testing.T) {
@@ -373,7 +388,10 @@ func TestDial(t *testing.T) {
 			t.Errorf("Dial: %v, want an error that is context.Canceled", r.err)
 		}
 	})
+}
 
+// TestDialTLS is wss (C-08, C-39): TLS first, then the handshake.
+func TestDialTLS(t *testing.T) {
 	// C-08, C-39 (§4.1, §10.6): wss is TLS first, with the URL's host as
 	// the server name, and a certificate that fails verification fails the
 	// connection before a byte of the request is sent.
@@ -430,7 +448,12 @@ func TestDial(t *testing.T) {
 			}
 		})
 	}
+}
 
+// TestDialMessages is what the client sends (C-25 to C-27, C-30): every
+// length form through the real server's /echo and back, every frame
+// masked with a key of its own.
+func TestDialMessages(t *testing.T) {
 	// Round trips through the real server's /echo: text and binary of
 	// every length form (§5.2), one frame each (S-36 on the server's side,
 	// S-35 on the client's), masked (C-25). C-27: WriteMessage leaves its
@@ -533,7 +556,12 @@ func TestDial(t *testing.T) {
 			t.Errorf("ReadMessage: %v, want the server's Close 1000", r.err)
 		}
 	})
+}
 
+// TestDialReads is what the client reads (C-28, C-29): scripts a
+// fakeServer writes after its 101, read by the server's rules (S-nn) with
+// the roles swapped.
+func TestDialReads(t *testing.T) {
 	// C-28, C-29: what the client reads, by the server's rules with the
 	// roles swapped. Each script is what a server writes after its 101; the
 	// client must deliver the messages want, answer with the frames
@@ -628,13 +656,17 @@ func TestDial(t *testing.T) {
 			}
 		})
 	}
+}
 
+// TestDialPings is §5.5.2 from the client's side: the client pings, and a
+// silent server is pinged, then dropped.
+func TestDialPings(t *testing.T) {
 	// Pings the other way (§5.5.2): the client pings, and the server's
 	// pong carries the ping's payload. Conn has no Ping method: ping is
 	// what the idle timer calls, here called at once.
 	t.Run("§5.5.2 the client pings, the server pongs", func(t *testing.T) {
 		pongs := make(chan []byte, 4)
-		c := dialServer(t, echoSrv, "/echo", &DialOptions{Options: Options{OnFrame: func(f Frame) {
+		c := dialServer(t, newTestServer(t, Options{}), "/echo", &DialOptions{Options: Options{OnFrame: func(f Frame) {
 			if !f.Sent && f.Opcode == OpPong {
 				pongs <- bytes.Clone(f.Payload)
 			}
@@ -666,6 +698,13 @@ func TestDial(t *testing.T) {
 			t.Errorf("ReadMessage: %v, want 1006", r.err)
 		}
 	})
+}
+
+// TestDialClose is the closing handshake from the client's side (§7):
+// either end may start it, no message on its way is lost, and a server
+// that vanishes is 1006 (C-34).
+func TestDialClose(t *testing.T) {
+	bye := closeFrame(StatusNormal, "")
 	// C-34 (§7.2.1): the connection lost in the middle of a frame is 1006.
 	t.Run("C-34 §7.2.1 the server vanishes in the middle of a frame", func(t *testing.T) {
 		sc, c := dialFake(t, nil)
@@ -741,7 +780,11 @@ func TestDial(t *testing.T) {
 			t.Errorf("ReadMessage: %v, want the server's Close 1000", r.err)
 		}
 	})
+}
 
+// TestDialCloseCodes is §7.4 for a client: the codes it may send reach
+// the server as sent, and the others are refused (C-30).
+func TestDialCloseCodes(t *testing.T) {
 	// §7.4.1: every code a client may send reaches the server as sent,
 	// with its reason; 1010 is a client's code.
 	reads := make(chan error, 1)
@@ -778,7 +821,12 @@ func TestDial(t *testing.T) {
 			}
 		})
 	}
+}
 
+// TestDialWaitsForFIN is C-32 (§7.1.1): after the closing handshake the
+// client leaves closing TCP to the server, up to its close timeout.
+func TestDialWaitsForFIN(t *testing.T) {
+	bye := closeFrame(StatusNormal, "")
 	// C-32 (§7.1.1): once both Closes are sent, the client waits for the
 	// server to close TCP, reading and dropping whatever still comes; its
 	// CloseTimeout here is an hour, so only the server's FIN ends the wait
