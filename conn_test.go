@@ -31,9 +31,14 @@ import (
 	"unicode/utf8"
 )
 
-// TestAPI checks what the Go API promises, with handlers that call Upgrade
-// themselves and pass what they see back to the test over a channel.
-func TestAPI(t *testing.T) {
+// The TestAPI... tests check what the Go API promises, with handlers that
+// call Upgrade themselves and pass what they see back to the test over a
+// channel. Each is named TestAPI and the method it checks, so that
+// -run 'TestAPI/S-67' finds a rule wherever it is.
+
+// TestAPIWriteMessage: what WriteMessage refuses to send (S-54), and that
+// two goroutines' messages never interleave (S-42).
+func TestAPIWriteMessage(t *testing.T) {
 	t.Run("S-54 WriteMessage refuses text that is not UTF-8, and sends nothing", func(t *testing.T) {
 		results := make(chan error, 8)
 		srv := newHandlerServer(t, Options{}, func(c *Conn) {
@@ -59,6 +64,51 @@ func TestAPI(t *testing.T) {
 		c.answerClose(StatusNormal, "")
 	})
 
+	// S-42: frames of two messages never interleave. Two goroutines write
+	// at once; the client must read two intact messages, in either order.
+	t.Run("S-42 concurrent writers do not interleave", func(t *testing.T) {
+		big := make([]byte, 1<<20)
+		for i := range big {
+			big[i] = byte(i % 251)
+		}
+		small := []byte("0123456789")
+		results := make(chan error, 2)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); results <- c.WriteMessage(OpBinary, big) }()
+			go func() { defer wg.Done(); results <- c.WriteMessage(OpText, small) }()
+			wg.Wait()
+			c.Close(StatusNormal, "") // returns once the client has answered and closed
+		})
+		c := dial(t, srv, "/")
+		var gotBig, gotSmall bool
+		for range 2 {
+			f, err := c.readMessage()
+			switch {
+			case err != nil:
+				t.Fatalf("reading the two messages: %v", err)
+			case f.op == OpBinary && bytes.Equal(f.payload, big) && !gotBig:
+				gotBig = true
+			case f.op == OpText && bytes.Equal(f.payload, small) && !gotSmall:
+				gotSmall = true
+			default:
+				t.Fatalf("got %v, want the 1 MiB binary and the 10-byte text intact", f)
+			}
+		}
+		for range 2 {
+			if err := await(t, results); err != nil {
+				t.Errorf("WriteMessage: %v", err)
+			}
+		}
+		c.answerClose(StatusNormal, "")
+	})
+}
+
+// TestAPIClose: the arguments Close refuses (S-67), and that nothing is
+// sent after the Close, by WriteMessage or by a second Close (S-30, S-56,
+// S-47).
+func TestAPIClose(t *testing.T) {
 	// S-67 (§7.4.1, §5.5): Close refuses codes a server may not send and
 	// reasons that do not fit, but still closes the connection, with 1011.
 	refused := []struct {
@@ -131,6 +181,59 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	// S-47, S-30: the server's reply to the client's Close is the last
+	// frame it sends, even while another goroutine keeps writing.
+	t.Run("S-47 no data frame follows the Close reply", func(t *testing.T) {
+		results := make(chan error, 2)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			writer := make(chan error, 1)
+			go func() {
+				msg := repeatTo("w", 16<<10)
+				for {
+					if err := c.WriteMessage(OpText, msg); err != nil {
+						writer <- err
+						return
+					}
+				}
+			}()
+			_, _, err := c.ReadMessage()
+			results <- err
+			results <- <-writer
+		})
+		c := dial(t, srv, "/")
+		c.expect(text(strings.Repeat("w", 16<<10)))
+		c.send(closeFrame(StatusNormal, ""))
+		for {
+			f, err := c.readFrame()
+			if err != nil {
+				t.Fatalf("waiting for the Close reply: %v", err)
+			}
+			if f.op == OpClose {
+				if closeCode(f) != StatusNormal {
+					t.Fatalf("got Close %d, want 1000", closeCode(f))
+				}
+				break
+			}
+			if f.op != OpText {
+				t.Fatalf("got %v before the Close reply", f)
+			}
+		}
+		c.expectEOF()
+		c.nc.Close()
+		var closeErr *CloseError
+		if err := await(t, results); !errors.As(err, &closeErr) || closeErr.Code != StatusNormal {
+			t.Errorf("ReadMessage: got %v, want CloseError 1000", err)
+		}
+		if err := await(t, results); !errors.Is(err, ErrClosed) {
+			t.Errorf("the writer: got %v, want ErrClosed", err)
+		}
+	})
+}
+
+// TestAPIReadMessage: how ReadMessage reports the end of a connection,
+// the peer's Close (S-63) or the server failing it (S-65), and that a
+// failure is logged once (S-64).
+func TestAPIReadMessage(t *testing.T) {
 	// S-63: ReadMessage reports the peer's Close (§7.1.5, §7.1.6): its code
 	// and reason; 1005 for an empty body; 1006 if TCP ended without one.
 	// Every later call reports the same.
@@ -185,94 +288,6 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
-
-	// S-42: frames of two messages never interleave. Two goroutines write
-	// at once; the client must read two intact messages, in either order.
-	t.Run("S-42 concurrent writers do not interleave", func(t *testing.T) {
-		big := make([]byte, 1<<20)
-		for i := range big {
-			big[i] = byte(i % 251)
-		}
-		small := []byte("0123456789")
-		results := make(chan error, 2)
-		srv := newHandlerServer(t, Options{}, func(c *Conn) {
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { defer wg.Done(); results <- c.WriteMessage(OpBinary, big) }()
-			go func() { defer wg.Done(); results <- c.WriteMessage(OpText, small) }()
-			wg.Wait()
-			c.Close(StatusNormal, "") // returns once the client has answered and closed
-		})
-		c := dial(t, srv, "/")
-		var gotBig, gotSmall bool
-		for range 2 {
-			f, err := c.readMessage()
-			switch {
-			case err != nil:
-				t.Fatalf("reading the two messages: %v", err)
-			case f.op == OpBinary && bytes.Equal(f.payload, big) && !gotBig:
-				gotBig = true
-			case f.op == OpText && bytes.Equal(f.payload, small) && !gotSmall:
-				gotSmall = true
-			default:
-				t.Fatalf("got %v, want the 1 MiB binary and the 10-byte text intact", f)
-			}
-		}
-		for range 2 {
-			if err := await(t, results); err != nil {
-				t.Errorf("WriteMessage: %v", err)
-			}
-		}
-		c.answerClose(StatusNormal, "")
-	})
-
-	// S-47, S-30: the server's reply to the client's Close is the last
-	// frame it sends, even while another goroutine keeps writing.
-	t.Run("S-47 no data frame follows the Close reply", func(t *testing.T) {
-		results := make(chan error, 2)
-		srv := newHandlerServer(t, Options{}, func(c *Conn) {
-			writer := make(chan error, 1)
-			go func() {
-				msg := repeatTo("w", 16<<10)
-				for {
-					if err := c.WriteMessage(OpText, msg); err != nil {
-						writer <- err
-						return
-					}
-				}
-			}()
-			_, _, err := c.ReadMessage()
-			results <- err
-			results <- <-writer
-		})
-		c := dial(t, srv, "/")
-		c.expect(text(strings.Repeat("w", 16<<10)))
-		c.send(closeFrame(StatusNormal, ""))
-		for {
-			f, err := c.readFrame()
-			if err != nil {
-				t.Fatalf("waiting for the Close reply: %v", err)
-			}
-			if f.op == OpClose {
-				if closeCode(f) != StatusNormal {
-					t.Fatalf("got Close %d, want 1000", closeCode(f))
-				}
-				break
-			}
-			if f.op != OpText {
-				t.Fatalf("got %v before the Close reply", f)
-			}
-		}
-		c.expectEOF()
-		c.nc.Close()
-		var closeErr *CloseError
-		if err := await(t, results); !errors.As(err, &closeErr) || closeErr.Code != StatusNormal {
-			t.Errorf("ReadMessage: got %v, want CloseError 1000", err)
-		}
-		if err := await(t, results); !errors.Is(err, ErrClosed) {
-			t.Errorf("the writer: got %v, want ErrClosed", err)
-		}
-	})
 
 	// S-65, S-64: once the server fails the connection (§7.1.7), it
 	// processes nothing more: the text and the ping that follow the bad
