@@ -958,37 +958,50 @@ func TestIdleWait(t *testing.T) {
 
 // waitIdle waits until the goroutine that runs in the function named in
 // is blocked on the network in awaitFrame, called from AppendMessage, and
-// fails with its stack if it is blocked anywhere else.
+// fails with its stack if it is blocked anywhere else. Where a goroutine
+// waits, the runtime says only when asked: this polls (poll).
 func waitIdle(t *testing.T, in string) {
 	t.Helper()
-	shape := []string{"(*timedReader).Read(", "(*Conn).awaitFrame(", "(*Conn).AppendMessage("}
-	deadline := time.Now().Add(testTimeout)
-	for buf := make([]byte, 1<<20); ; time.Sleep(time.Millisecond) {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if !strings.Contains(g, in) || strings.Contains(g, "[running]") || strings.Contains(g, "[runnable]") {
-				continue
-			}
-			// Callees come first: after timedReader.Read, only
-			// awaitFrame, and then AppendMessage.
-			var calls []string
-			for _, line := range strings.Split(g, "\n") {
-				if i := strings.Index(line, "(*"); i >= 0 && !strings.HasPrefix(line, "\t") {
-					calls = append(calls, line[i:])
-				}
-			}
-			i := slices.IndexFunc(calls, func(call string) bool { return strings.HasPrefix(call, shape[0]) })
-			if i >= 0 && i+len(shape) <= len(calls) && strings.HasPrefix(calls[i+1], shape[1]) && strings.HasPrefix(calls[i+2], shape[2]) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the idle connection waits elsewhere:\n%s", g)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no goroutine in " + in)
-		}
+	var elsewhere string // the goroutine's stack, blocked elsewhere
+	buf := make([]byte, 1<<20)
+	if poll(func() bool {
+		var idle bool
+		idle, elsewhere = blockedIdle(string(buf[:runtime.Stack(buf, true)]), in)
+		return idle
+	}) {
+		return
 	}
+	if elsewhere == "" {
+		t.Fatal("no goroutine in " + in)
+	}
+	t.Fatalf("the idle connection waits elsewhere:\n%s", elsewhere)
+}
+
+// blockedIdle looks in stacks, the dump of every goroutine, for one that
+// runs in the function named in and is blocked: idle if it waits in
+// timedReader.Read, called by awaitFrame, called by AppendMessage; if not,
+// its stack.
+func blockedIdle(stacks, in string) (idle bool, elsewhere string) {
+	shape := []string{"(*timedReader).Read(", "(*Conn).awaitFrame(", "(*Conn).AppendMessage("}
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if !strings.Contains(g, in) || strings.Contains(g, "[running]") || strings.Contains(g, "[runnable]") {
+			continue
+		}
+		// Callees come first: after timedReader.Read, only awaitFrame,
+		// and then AppendMessage.
+		var calls []string
+		for _, line := range strings.Split(g, "\n") {
+			if i := strings.Index(line, "(*"); i >= 0 && !strings.HasPrefix(line, "\t") {
+				calls = append(calls, line[i:])
+			}
+		}
+		i := slices.IndexFunc(calls, func(call string) bool { return strings.HasPrefix(call, shape[0]) })
+		if i >= 0 && i+len(shape) <= len(calls) && strings.HasPrefix(calls[i+1], shape[1]) && strings.HasPrefix(calls[i+2], shape[2]) {
+			return true, ""
+		}
+		elsewhere = g
+	}
+	return false, elsewhere
 }
 
 // TestReaderPanic: a panic in the reader, a bug in ws.go or in OnFrame,
@@ -1651,7 +1664,8 @@ func BenchmarkIdleConn(b *testing.B) {
 			}
 			clients[i] = nc
 		}
-		waitGoroutines(b, base+conns) // net/http's have ended; the conversations wait
+		// net/http's goroutines have ended; the conversations wait.
+		eventually(b, fmt.Sprintf("down to %d goroutines", base+conns), func() bool { return runtime.NumGoroutine() <= base+conns })
 		after := memInUse()
 		heap += float64(after.HeapAlloc) - float64(before.HeapAlloc)
 		stacks += float64(after.StackInuse) - float64(before.StackInuse)
@@ -1666,17 +1680,6 @@ func BenchmarkIdleConn(b *testing.B) {
 	}
 	b.ReportMetric(heap/float64(b.N*conns), "heap-B/conn")
 	b.ReportMetric(stacks/float64(b.N*conns), "stack-B/conn")
-}
-
-// waitGoroutines waits until at most n goroutines are left.
-func waitGoroutines(t testing.TB, n int) {
-	deadline := time.Now().Add(testTimeout)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, waited for %d", runtime.NumGoroutine(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // memInUse reads the memory statistics after a collection.

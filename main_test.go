@@ -1211,17 +1211,48 @@ func startHardenedApp(t testing.TB, h hardening) *testApp {
 	return &testApp{Server: srv, s: s, logs: logs}
 }
 
-// eventually waits, at most testTimeout, until cond holds, checking it
-// every millisecond: for what a test cannot be told of, such as a
-// connection's place given back once its goroutine has ended.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
+// poll is the tests' one poll, and their one sleep: it checks cond every
+// millisecond until cond holds, for at most testTimeout, and reports
+// whether it did. Every other wait is on an event: a channel, a frame, a
+// log line, a WaitGroup (server.wait), the end of a stream. poll is for
+// the few states that announce themselves by no event a test could wait
+// on: how many goroutines are left and where one is blocked (the runtime
+// says only when asked), how many file descriptors are open, whether
+// another process listens yet, and how many places the server holds
+// while its other connections stay open (a place is given back after the
+// connection's last log line). The sleep only paces the checks; no
+// assertion depends on how long anything takes.
+func poll(cond func() bool) bool {
 	deadline := time.Now().Add(testTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after %v", what, testTimeout)
+			return false
 		}
-		<-time.After(time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// eventually polls (poll) until cond holds, and fails the test if it
+// does not within testTimeout.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !poll(cond) {
+		t.Fatalf("still not %s after %v", what, testTimeout)
+	}
+}
+
+// allGivenBack waits for every connection of s to end, on s's WaitGroup
+// and not by polling, and fails the test unless each gave its place back.
+func allGivenBack(t testing.TB, s *server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if !s.wait(ctx) {
+		t.Fatalf("connections still running after %v", testTimeout)
+	}
+	if n := s.openConns(); n != 0 {
+		t.Fatalf("%d places still taken once every connection ended", n)
 	}
 }
 
@@ -1367,7 +1398,7 @@ func TestMaxConns(t *testing.T) {
 	for _, c := range open {
 		c.bye()
 	}
-	eventually(t, "all given back", func() bool { return app.s.openConns() == 0 })
+	allGivenBack(t, app.s)
 
 	line := app.logs.waitFor(t, "a 503 logged", func(line string) bool { return strings.Contains(line, "503 Service Unavailable") })
 	if !strings.Contains(line, "already 3 connections open") {
@@ -1799,20 +1830,27 @@ func TestNoLeaks(t *testing.T) {
 	// Leaks take a moment to show: a goroutine may still be returning,
 	// a descriptor still closing. Wait for the counts to come back, and
 	// show what is left if they do not.
-	deadline := time.Now().Add(testTimeout)
-	for {
-		goroutines, fds := runtime.NumGoroutine(), openFDs()
-		if goroutines <= baseGoroutines && fds <= baseFDs {
-			return
-		}
-		if time.Now().After(deadline) {
-			stacks := make([]byte, 1<<20)
-			stacks = stacks[:runtime.Stack(stacks, true)]
-			t.Fatalf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
-				testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
-		}
-		<-time.After(time.Millisecond)
+	if leaks := leftOver(baseGoroutines, baseFDs); leaks != "" {
+		t.Fatal(leaks)
 	}
+}
+
+// leftOver waits, at most testTimeout, for the goroutine count and the
+// open file descriptors to come back to their baseline, and if they do
+// not, says what is left. It runs on the test's own goroutine: a
+// subtest's would count one more.
+func leftOver(baseGoroutines, baseFDs int) string {
+	var goroutines, fds int
+	if poll(func() bool {
+		goroutines, fds = runtime.NumGoroutine(), openFDs()
+		return goroutines <= baseGoroutines && fds <= baseFDs
+	}) {
+		return ""
+	}
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	return fmt.Sprintf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
+		testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
 }
 
 // openFDs is the number of this process's open file descriptors on Linux,
@@ -1913,5 +1951,5 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections echoed %d messages, %d bytes", conns, conns*messages, bytesEchoed.Load())
-	eventually(t, "every connection given back", func() bool { return app.s.openConns() == 0 })
+	allGivenBack(t, app.s)
 }
