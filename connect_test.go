@@ -1,5 +1,9 @@
 package main
 
+// The terminal client (connect.go, -connect) as a user runs it: the built
+// binary against a fakeServer (rawpeer_test.go) that plays the server by
+// hand. Dial itself, on the wire, is dial_test.go's.
+
 import (
 	"errors"
 	"os"

@@ -1,8 +1,19 @@
 package main
 
 // The client's side of the protocol, on the wire: Dial and the client's
-// Conn, against the real server and against the raw server of
-// rawpeer_test.go (fakeServer). ws_test.go is the server's side.
+// Conn against the real server (round trips, both ways of closing), and
+// against a fakeServer (rawpeer_test.go), a listener the test answers byte
+// for byte, for what the real server never does: a 101 that breaks a rule,
+// a masked frame. ws_test.go is the server's side.
+//
+// One test per group of client rules, in the order a connection meets
+// them: the request (TestDial), the response, what bounds a Dial, TLS,
+// what the client sends, what it reads, pings, the closing handshake,
+// close codes, and the wait for the server's FIN. All are named
+// TestDial..., so that -run 'TestDial/C-21' finds a rule wherever it is.
+// Subtests are named by the client rules of RULES.md (C-nn); the receiving
+// rules that a client shares with the server (C-29) are named by the
+// server rule too (S-nn).
 
 import (
 	"bytes"
@@ -26,20 +37,6 @@ import (
 	"testing"
 	"time"
 )
-
-// ---------------------------------------------------------------------------
-// The client: Dial (§4.1)
-// ---------------------------------------------------------------------------
-
-// The client's tests run Dial and the client's Conn against the real
-// server (round trips, both ways of closing), and against a fakeServer
-// (rawpeer_test.go), a listener the test answers byte for byte, for what
-// the real server never does: a 101 that breaks a rule, a masked frame.
-// There is one test per group of client rules, each named TestDial...,
-// so that -run 'TestDial/C-21' still finds a rule wherever it is. Subtests
-// are named by the client rules of RULES.md (C-nn); the receiving rules
-// that a client shares with the server (C-29) are named by the server rule
-// too (S-nn).
 
 // TestDial is the request Dial sends (§4.1, C-01 to C-16): what it refuses
 // before it connects, then the request line and headers, byte for byte.
