@@ -20,6 +20,9 @@
 //     (§5.3).
 //  7. Closing: the closing handshake, failing a connection, closing TCP
 //     (§5.5.1, §7).
+//  8. Engineering: what makes it cheap and changes nothing on the wire:
+//     pools, the idle connection's small footprint, deadlines set
+//     sparingly, the write queue. Skip it on a first reading.
 //
 // One Conn type serves both ends: the rules that differ by role (who
 // masks, who closes TCP first) are marked where they apply.
@@ -881,12 +884,9 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 		c.trace = new(traceState)
 	}
 	c.in = &timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
-	// Every write sets its own deadline (setWriteDeadline), and so does
-	// every read, but the first wait's is set here, on the goroutine that
-	// did the handshake: setting a deadline is the deepest call an idle
-	// wait makes (into the runtime's timers), and spared it, the goroutine
-	// that waits for the first message keeps its first, 2 KiB, stack
-	// (BENCHMARKS.md, "Memory").
+	// Every read and every write sets its own deadline; the first read's
+	// is set here, on the goroutine that did the handshake (part 8, "The
+	// idle connection", says why).
 	c.in.setDeadline()
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
@@ -896,49 +896,6 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 		c.in.ahead = slices.Clone(ahead)
 	}
 	return c
-}
-
-// firstRead is the size of the buffer in which an idle connection waits
-// for its next frame: a short message fits whole.
-const firstRead = 256
-
-// readers lends the 4 KiB buffered readers a connection holds only while
-// frames arrive: most connections are idle most of the time, and an idle
-// one holds no buffer but its 256 bytes (Conn.first).
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-// awaitFrame, on an idle connection, waits for the first bytes of the next
-// frame, then borrows a buffered reader to read the rest through.
-func (c *Conn) awaitFrame() error {
-	if c.br != nil {
-		return nil
-	}
-	if len(c.in.ahead) == 0 {
-		n, err := c.in.Read(c.first[:])
-		if n == 0 {
-			return err
-		}
-		c.in.ahead = c.first[:n]
-	}
-	c.borrowReader()
-	return nil
-}
-
-// borrowReader takes a buffered reader from the pool, to read the frames
-// now arriving through it. It is a function of its own to keep
-// awaitFrame, on the stack of every idle wait, small.
-func (c *Conn) borrowReader() {
-	c.br = readers.Get().(*bufio.Reader)
-	c.br.Reset(c.in)
-}
-
-// idle gives the buffered reader back once it holds nothing more.
-func (c *Conn) idle() {
-	if c.br.Buffered() == 0 && len(c.in.ahead) == 0 {
-		c.br.Reset(nil)
-		readers.Put(c.br)
-		c.br = nil
-	}
 }
 
 // orDefault returns v, or def when v is zero or negative.
@@ -1000,15 +957,10 @@ func (nc netConn) CloseWrite() error { return shutdownWrite(nc.Conn) }
 // until the idle timeout of silence (Options.IdleTimeout) is reached, and
 // then gives up. This is where the pings of this server come from.
 //
-// Setting a deadline is a trip through the runtime's timers, a tenth of a
-// round trip on loopback: a deadline set less than an eighth of the
-// interval ago is kept, so the ping comes after 7/8 to all of the
-// interval.
-//
 // And before every read of the network, which may wait, it sends what
 // QueueMessage queued: the peer may be waiting for those answers before it
-// sends anything more (§6.1, S-57). The answers to what one read brought
-// still leave together.
+// sends anything more (§6.1, S-57). How the deadline is set cheaply, and
+// the queue, are in part 8.
 type timedReader struct {
 	c        *Conn  // whose connection it reads, and who pings and sends
 	ahead    []byte // bytes read past the handshake with it, returned first
@@ -1029,15 +981,6 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		return t.keepAlive(p, err)
 	}
 	return n, err
-}
-
-// setDeadline sets the next read's deadline a ping interval ahead,
-// unless one was set less than an eighth of the interval ago.
-func (t *timedReader) setDeadline() {
-	if now := time.Now(); t.deadline.Sub(now) < t.interval*7/8 {
-		t.deadline = now.Add(t.interval)
-		t.c.t.SetReadDeadline(t.deadline)
-	}
 }
 
 // keepAlive goes on with a read that waited a ping interval for nothing:
@@ -1369,10 +1312,9 @@ func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
 	if c.readErr != nil {
 		return 0, dst, c.readErr
 	}
-	// An idle connection waits here, and not deep in the frame reader:
-	// the shallower the wait, the smaller the goroutine's stack can stay
-	// (BENCHMARKS.md, "Memory"). Control frames between messages, a pong to
-	// this end's keepalive ping above all, bring it back here to wait.
+	// An idle connection waits here, in awaitFrame (part 8), and not deep
+	// in the frame reader. Control frames between messages, a pong to this
+	// end's keepalive ping above all, bring it back here to wait.
 	for {
 		gotMessage := false
 		err = c.awaitFrame()
@@ -1600,25 +1542,12 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 // If it cannot be sent, the wait that follows times out anyway.
 func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 
-// flushBeforeWait sends the queue before the reader goes to the network,
-// where it may wait: what is queued answers what was read, and the peer
-// may be waiting for it. timedReader calls it.
-func (c *Conn) flushBeforeWait() {
-	if c.queued.Load() {
-		c.Flush()
-	}
-}
+// Flush, and writeFrame, send through the write queue; it and the
+// deadlines of writes are in part 8.
 
 // maxHeaderSize is the size of the longest frame header: 2 bytes, a
 // 64-bit length and a masking key (§5.2).
 const maxHeaderSize = 14
-
-// smallFrame is the size of the buffers in which small frames are queued
-// and go out in one write. smallFrames lends them, so that an idle
-// connection holds none.
-const smallFrame = 4096
-
-var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
 
 // writeFrame sends p as one frame, the last of its message if fin is set,
 // with the RSV bits rsv: clear unless an extension negotiated them (§5.2,
@@ -1673,60 +1602,6 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 	return nil
 }
 
-// enqueue appends a small frame to the queue, masking the copy for a
-// client.
-func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
-	if c.queue == nil {
-		c.queue = smallFrames.Get().(*[smallFrame]byte)[:0]
-		c.queued.Store(true)
-	}
-	start := len(c.queue) + len(header)
-	c.queue = append(append(c.queue, header...), p...)
-	if key != nil {
-		maskBytes(*key, 0, c.queue[start:])
-	}
-}
-
-// flushQueue writes the queued frames, and gives the buffer back.
-func (c *Conn) flushQueue() error {
-	if c.queue == nil {
-		return nil
-	}
-	c.setWriteDeadline()
-	_, err := c.t.Write(c.queue)
-	if err == nil && c.onFrame != nil {
-		c.traceQueued(c.queue)
-	}
-	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
-	c.queue = nil
-	c.queued.Store(false)
-	return c.checkWrite(err)
-}
-
-// setWriteDeadline bounds the next write: by the idle timeout, or by the
-// close timeout once the Close is sent, as goodbyes are short.
-func (c *Conn) setWriteDeadline() {
-	now := time.Now()
-	if !c.closeSent && time.Duration(c.writeDeadline-now.UnixNano()) > c.idleTimeout*7/8 {
-		return // set less than an eighth of the timeout ago (see timedReader)
-	}
-	timeout := c.idleTimeout
-	if c.closeSent {
-		timeout = c.closeTimeout
-	}
-	deadline := now.Add(timeout)
-	c.writeDeadline = deadline.UnixNano()
-	c.t.SetWriteDeadline(deadline)
-	// A Close under way bounds every write by the close timeout, even one
-	// whose own deadline, set just now, would outlast it. The order
-	// matters: this end sets its deadline and then looks, StartClose
-	// records its deadline and then sets it, so whichever runs first, the
-	// earlier deadline is set last.
-	if by := c.closeBy.Load(); by != 0 && by < deadline.UnixNano() {
-		c.t.SetWriteDeadline(time.Unix(0, by))
-	}
-}
-
 // checkWrite turns a failed write into the end of the connection: a frame
 // may be half sent, and nothing can follow it.
 func (c *Conn) checkWrite(err error) error {
@@ -1752,46 +1627,6 @@ func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4
 		maskBytes(*key, 0, f.Wire)
 	}
 	c.onFrame(f)
-}
-
-// traceQueued shows OnFrame the frames of the queue q, just written. They
-// are this end's own frames, so their headers need no checking; a client's
-// payloads are unmasked again, as far as they are shown.
-func (c *Conn) traceQueued(q []byte) {
-	for len(q) > 0 {
-		var h frameHeader
-		size := frameHeaderSize(q)
-		decodeHeader(q[:size], &h)
-		wire := q[size:][:min(int(h.length), TracedBytes)]
-		payload := wire
-		if h.masked {
-			payload = append(c.trace.out[:0], wire...)
-			maskBytes(h.key, 0, payload)
-		}
-		c.onFrame(Frame{
-			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
-			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
-		})
-		q = q[size+int(h.length):]
-	}
-}
-
-// writeMasked writes a client's large frame: its payload masked piece by
-// piece in a borrowed buffer, as the mask (§5.3) applies to a copy (C-27).
-func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
-	buf := smallFrames.Get().(*[smallFrame]byte)
-	defer smallFrames.Put(buf)
-	piece, pos := append(buf[:0], header...), 0
-	for len(p) > 0 {
-		n := min(len(p), smallFrame-len(piece))
-		piece = append(piece, p[:n]...)
-		pos = maskBytes(key, pos, piece[len(piece)-n:])
-		if _, err := c.t.Write(piece); err != nil {
-			return err
-		}
-		p, piece = p[n:], buf[:0]
-	}
-	return nil
 }
 
 // appendHeader appends a frame header (§5.2): FIN if fin, the RSV bits rsv
@@ -1852,10 +1687,8 @@ func (c *Conn) StartClose(code StatusCode, reason string) error {
 	}
 	// A write blocked on a peer that does not read would hold the Close
 	// back: give it, and any write that starts now, only the close timeout
-	// to finish (see setWriteDeadline).
-	by := time.Now().Add(c.closeTimeout)
-	c.closeBy.Store(by.UnixNano())
-	c.t.SetWriteDeadline(by)
+	// to finish (boundWrites, part 8).
+	c.boundWrites(time.Now().Add(c.closeTimeout))
 	sent := c.writeClose(code, reason)
 	if sent == nil {
 		time.AfterFunc(c.closeTimeout, c.abort) // a peer that never answers
@@ -2034,3 +1867,222 @@ func (c *Conn) abort() {
 // on the peer has a deadline (timedReader, writeFrame, awaitClose,
 // closeTCP).
 // ---------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------
+// 8. Engineering
+// ---------------------------------------------------------------------------
+
+// Nothing in this part changes what goes over the wire: parts 1 to 7 are
+// the protocol, and would be correct without it. This part makes them
+// cheap where a server pays most: memory for each of many idle
+// connections, and system calls and timers for each message. Each piece
+// says what it saves. BENCHMARKS.md has the measurements.
+
+// The idle connection --------------------------------------------------
+//
+// Most connections are idle most of the time, so an idle Conn holds only
+// what it needs to notice the next frame: a goroutine, its Conn, and the
+// 256 bytes it waits in (first). The 4 KiB buffered reader that frames are
+// read through is borrowed from a pool when bytes arrive, and given back
+// once none are left (TestIdleConnectionHoldsNoBuffer).
+//
+// The goroutine's stack stays at 2 KiB, the least a goroutine gets, as
+// long as the idle wait is shallow: the runtime doubles a stack when a
+// call would come within about 928 bytes of its end, and never shrinks a
+// waiting one. Three choices keep the wait shallow. AppendMessage waits in
+// awaitFrame, before any of the frame reader is on the stack (TestIdleWait
+// checks the shape). timedReader.Read leaves the pinging to keepAlive, not
+// inlined. And the first wait's deadline, the deepest call of all (into
+// the runtime's timers), is set by newConn, on net/http's goroutine, whose
+// stack is big anyway. These depend on Go's frame sizes: a later Go can
+// undo them without failing a test, and BenchmarkIdleConn's stack-B/conn
+// shows when it does.
+
+// firstRead is the size of the buffer in which an idle connection waits
+// for its next frame: a short message fits whole.
+const firstRead = 256
+
+// readers lends the 4 KiB buffered readers a connection holds only while
+// frames arrive: most connections are idle most of the time, and an idle
+// one holds no buffer but its 256 bytes (Conn.first).
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// awaitFrame, on an idle connection, waits for the first bytes of the next
+// frame, then borrows a buffered reader to read the rest through.
+func (c *Conn) awaitFrame() error {
+	if c.br != nil {
+		return nil
+	}
+	if len(c.in.ahead) == 0 {
+		n, err := c.in.Read(c.first[:])
+		if n == 0 {
+			return err
+		}
+		c.in.ahead = c.first[:n]
+	}
+	c.borrowReader()
+	return nil
+}
+
+// borrowReader takes a buffered reader from the pool, to read the frames
+// now arriving through it. It is a function of its own to keep
+// awaitFrame, on the stack of every idle wait, small (below).
+func (c *Conn) borrowReader() {
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(c.in)
+}
+
+// idle gives the buffered reader back once it holds nothing more.
+func (c *Conn) idle() {
+	if c.br.Buffered() == 0 && len(c.in.ahead) == 0 {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
+}
+
+// Deadlines -----------------------------------------------------------
+//
+// Setting a deadline is a trip through the runtime's timers, a tenth of a
+// round trip on loopback. A deadline set less than an eighth of its
+// interval ago is kept: a read's ping then comes after 7/8 to all of the
+// ping interval, and a write may have up to 1/8 less than the idle timeout.
+
+// setDeadline sets the next read's deadline a ping interval ahead,
+// unless one was set less than an eighth of the interval ago.
+func (t *timedReader) setDeadline() {
+	if now := time.Now(); t.deadline.Sub(now) < t.interval*7/8 {
+		t.deadline = now.Add(t.interval)
+		t.c.t.SetReadDeadline(t.deadline)
+	}
+}
+
+// setWriteDeadline bounds the next write: by the idle timeout, or by the
+// close timeout once the Close is sent, as goodbyes are short.
+func (c *Conn) setWriteDeadline() {
+	now := time.Now()
+	if !c.closeSent && time.Duration(c.writeDeadline-now.UnixNano()) > c.idleTimeout*7/8 {
+		return // set less than an eighth of the timeout ago (see setDeadline)
+	}
+	timeout := c.idleTimeout
+	if c.closeSent {
+		timeout = c.closeTimeout
+	}
+	deadline := now.Add(timeout)
+	c.writeDeadline = deadline.UnixNano()
+	c.t.SetWriteDeadline(deadline)
+	// A Close under way bounds every write by the close timeout, even one
+	// whose own deadline, set just now, would outlast it. The order
+	// matters: this end sets its deadline and then looks, StartClose
+	// records its deadline and then sets it, so whichever runs first, the
+	// earlier deadline is set last.
+	if by := c.closeBy.Load(); by != 0 && by < deadline.UnixNano() {
+		c.t.SetWriteDeadline(time.Unix(0, by))
+	}
+}
+
+// boundWrites bounds every write, from now on, by the deadline by: the
+// one a write in progress has, and the one each later write sets itself
+// (setWriteDeadline). StartClose calls it, so that a write blocked on a
+// peer that does not read cannot hold the Close back. closeBy is atomic
+// because the write in progress holds writeMu, which StartClose must not
+// wait for.
+func (c *Conn) boundWrites(by time.Time) {
+	c.closeBy.Store(by.UnixNano())
+	c.t.SetWriteDeadline(by)
+}
+
+// The write queue ------------------------------------------------------
+//
+// Small frames (QueueMessage's, pongs, Closes) are copied into a buffer
+// borrowed from a pool and leave together in one write: a peer that sends
+// ten messages at once gets its ten answers in one system call. The
+// buffer goes back as soon as it is written, so an idle connection holds
+// none. A large frame goes out at once, its header and payload in one
+// writev on TCP (writeFrame), after the queue.
+
+// smallFrame is the size of the buffers in which small frames are queued
+// and go out in one write. smallFrames lends them, so that an idle
+// connection holds none.
+const smallFrame = 4096
+
+var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
+
+// enqueue appends a small frame to the queue, masking the copy for a
+// client.
+func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
+	if c.queue == nil {
+		c.queue = smallFrames.Get().(*[smallFrame]byte)[:0]
+		c.queued.Store(true)
+	}
+	start := len(c.queue) + len(header)
+	c.queue = append(append(c.queue, header...), p...)
+	if key != nil {
+		maskBytes(*key, 0, c.queue[start:])
+	}
+}
+
+// flushQueue writes the queued frames, and gives the buffer back.
+func (c *Conn) flushQueue() error {
+	if c.queue == nil {
+		return nil
+	}
+	c.setWriteDeadline()
+	_, err := c.t.Write(c.queue)
+	if err == nil && c.onFrame != nil {
+		c.traceQueued(c.queue)
+	}
+	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
+	c.queue = nil
+	c.queued.Store(false)
+	return c.checkWrite(err)
+}
+
+// flushBeforeWait sends the queue before the reader goes to the network,
+// where it may wait: what is queued answers what was read, and the peer
+// may be waiting for it. timedReader calls it.
+func (c *Conn) flushBeforeWait() {
+	if c.queued.Load() {
+		c.Flush()
+	}
+}
+
+// traceQueued shows OnFrame the frames of the queue q, just written. They
+// are this end's own frames, so their headers need no checking; a client's
+// payloads are unmasked again, as far as they are shown.
+func (c *Conn) traceQueued(q []byte) {
+	for len(q) > 0 {
+		var h frameHeader
+		size := frameHeaderSize(q)
+		decodeHeader(q[:size], &h)
+		wire := q[size:][:min(int(h.length), TracedBytes)]
+		payload := wire
+		if h.masked {
+			payload = append(c.trace.out[:0], wire...)
+			maskBytes(h.key, 0, payload)
+		}
+		c.onFrame(Frame{
+			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
+			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
+		})
+		q = q[size+int(h.length):]
+	}
+}
+
+// writeMasked writes a client's large frame: its payload masked piece by
+// piece in a borrowed buffer, as the mask (§5.3) applies to a copy (C-27).
+func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
+	buf := smallFrames.Get().(*[smallFrame]byte)
+	defer smallFrames.Put(buf)
+	piece, pos := append(buf[:0], header...), 0
+	for len(p) > 0 {
+		n := min(len(p), smallFrame-len(piece))
+		piece = append(piece, p[:n]...)
+		pos = maskBytes(key, pos, piece[len(piece)-n:])
+		if _, err := c.t.Write(piece); err != nil {
+			return err
+		}
+		p, piece = p[n:], buf[:0]
+	}
+	return nil
+}
