@@ -805,45 +805,44 @@ func isToken(s string) bool {
 // may write (WriteMessage, Close), and their frames never interleave.
 // While reading, the Conn answers pings and Close frames by itself.
 type Conn struct {
-	t            transport // the hijacked (server) or dialled (client) connection
-	remote       net.Addr  // the peer's address, as the transport had it at the start
-	endpoint               // this end's role, and what its extensions allow
-	subprotocol  string
-	maxMessage   int64
-	maxFragments int
-	idleTimeout  time.Duration
-	closeTimeout time.Duration
+	// The protocol state. Each field's invariant is written on it; a
+	// field under a lock or a slot is touched only by its holder.
 
-	// The reader's state, touched only by the goroutine that holds the
-	// one slot of reading. It is a channel and not a mutex so that Close
-	// can wait for whichever comes first: the slot, or the end of the
-	// connection.
+	// Settled by the handshake, and fixed from then on.
+	t            transport     // the hijacked (server) or dialled (client) byte stream
+	remote       net.Addr      // the peer's address, as the transport had it at the start
+	endpoint                   // this end's role, and the RSV bits its extensions allow
+	subprotocol  string        // agreed in the handshake (§1.9); "" for none
+	maxMessage   int64         // §10.4: the longest message a read accepts; > 0
+	maxFragments int           // §10.4: the most frames one message may come in; > 0
+	idleTimeout  time.Duration // bounds every wait on the peer; > 0
+	closeTimeout time.Duration // bounds the closing handshake (§7.1.1); > 0
+
+	// The reader's, under the slot: reading holds one token while a
+	// goroutine reads, and only that goroutine touches these. A channel
+	// and not a mutex, so that Close can wait for whichever comes first:
+	// the slot, or the end of the connection.
 	reading chan struct{}
-	in      *timedReader
-	br      *bufio.Reader           // borrowed while frames arrive; nil when idle
-	first   [firstRead]byte         // where an idle connection waits for a frame
-	control [maxControlPayload]byte // the payload of the latest control frame
-	readErr error                   // once set, the connection is over for the reader
+	in      *timedReader            // the network, with deadlines and keepalive pings
+	control [maxControlPayload]byte // the payload of the latest control frame (§5.5)
+	readErr error                   // nil until the reader stops; then what every later read returns
 
-	onFrame func(Frame)
-	trace   *traceState // with onFrame only
+	// The writer's, under writeMu: one frame at a time (§5.4, S-42).
+	writeMu   sync.Mutex
+	closeSent bool // set once a Close was sent (or a write failed); nothing may follow (§5.5.1)
 
-	// The writer's state: one frame at a time.
-	writeMu       sync.Mutex
-	closeSent     bool // §5.5.1: nothing may be sent after a Close
-	header        [maxHeaderSize]byte
-	writeDeadline int64        // of the latest write, in Unix ns
-	queue         []byte       // small frames waiting to go out together, in a buffer of smallFrames; nil if none
-	queued        atomic.Bool  // queue != nil, for the reader to see
-	closeBy       atomic.Int64 // once StartClose runs: the deadline of every write, in Unix ns
-	// A large frame is written as header and payload in one writev. The
-	// net.Buffers that says so lives here because a local one would escape
-	// to the heap: one allocation per frame.
-	iovec   [2][]byte
-	buffers net.Buffers
-
+	// The end: closeOnce closes t and then closed, once (abort).
 	closeOnce sync.Once
-	closed    chan struct{} // closed once the TCP connection is
+	closed    chan struct{} // closed once t is; never before
+
+	// What Options.OnFrame watches: trace is not nil exactly when onFrame
+	// is not, so an idle connection nobody watches holds none of it.
+	onFrame func(Frame)
+	trace   *traceState
+
+	// The machinery: what makes the above cheap and changes nothing on
+	// the wire (part 8).
+	machinery
 }
 
 // A traceState is what OnFrame is shown of the frames besides their
@@ -1877,6 +1876,30 @@ func (c *Conn) abort() {
 // cheap where a server pays most: memory for each of many idle
 // connections, and system calls and timers for each message. Each piece
 // says what it saves. BENCHMARKS.md has the measurements.
+
+// machinery is the part of a Conn that exists for speed and memory only.
+// Its fields follow the Conn's own discipline: the reader's under the
+// reading slot, the writer's under writeMu, except the two atomics, which
+// the other side reads.
+type machinery struct {
+	// The reader's.
+	br    *bufio.Reader   // borrowed from readers while frames arrive; nil when idle
+	first [firstRead]byte // where an idle connection waits; in.ahead may hold a slice of it
+
+	// The writer's.
+	header        [maxHeaderSize]byte // the header of the frame being written
+	writeDeadline int64               // of the latest write, in Unix ns (setWriteDeadline)
+	queue         []byte              // small frames waiting to go out together, in a buffer of smallFrames; nil if none
+	// A large frame is written as header and payload in one writev. The
+	// net.Buffers that says so lives here because a local one would escape
+	// to the heap: one allocation per frame. Both are empty between writes.
+	iovec   [2][]byte
+	buffers net.Buffers
+
+	// Shared between the reader and the writers.
+	queued  atomic.Bool  // queue != nil, for the reader to see without writeMu (flushBeforeWait)
+	closeBy atomic.Int64 // 0; once StartClose runs, the deadline of every write, in Unix ns (boundWrites)
+}
 
 // The idle connection --------------------------------------------------
 //
