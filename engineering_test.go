@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestEngineeringLast: ws.go reads as the RFC first. Parts 1 to 7 hold the
@@ -30,5 +31,62 @@ func TestEngineeringLast(t *testing.T) {
 				t.Errorf("ws.go:%d, in parts 1 to 7, has %q, which belongs in part 8:\n%s", n+1, word, line)
 			}
 		}
+	}
+}
+
+// connBudget is the most a Conn may take: the runtime's 480-byte size
+// class. Every idle connection holds one; the next class is 512 bytes.
+const connBudget = 480
+
+// TestConnSize: a Conn fits its budget, so that every idle connection's
+// share of the heap stays where BENCHMARKS.md says. It is a size, fixed at
+// compile time, not a measurement. A field that grows it past the budget
+// belongs, if only frames need it, in something borrowed while they flow
+// (part 8 of ws.go); otherwise raise the budget, and say so there.
+func TestConnSize(t *testing.T) {
+	if size := unsafe.Sizeof(Conn{}); size > connBudget {
+		t.Errorf("a Conn is %d bytes, over its budget of %d", size, connBudget)
+	}
+}
+
+// TestEnding: an ending runs its function once, and its done channel,
+// whether asked for before or after, is closed once the function has run
+// and not before. Close waits on it (awaitClose) for the end of the TCP
+// connection.
+func TestEnding(t *testing.T) {
+	isClosed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	var e ending
+	early := e.done()
+	if isClosed(early) || isClosed(e.done()) {
+		t.Fatal("done is closed before do has run")
+	}
+	calls := 0
+	e.do(func() {
+		calls++
+		if isClosed(early) {
+			t.Error("done is closed while do's function runs")
+		}
+	})
+	e.do(func() { calls++ })
+	if calls != 1 {
+		t.Errorf("do ran its function %d times, want once", calls)
+	}
+	if !isClosed(early) {
+		t.Error("the channel done gave before do is still open after it")
+	}
+	if !isClosed(e.done()) {
+		t.Error("done, asked after do, is open")
+	}
+	var fresh ending
+	fresh.do(func() {})
+	if !isClosed(fresh.done()) {
+		t.Error("done, first asked after do, is open")
 	}
 }

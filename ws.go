@@ -823,17 +823,15 @@ type Conn struct {
 	// and not a mutex, so that Close can wait for whichever comes first:
 	// the slot, or the end of the connection.
 	reading chan struct{}
-	in      *timedReader            // the network, with deadlines and keepalive pings
-	control [maxControlPayload]byte // the payload of the latest control frame (§5.5)
-	readErr error                   // nil until the reader stops; then what every later read returns
+	in      timedReader // the network, with deadlines and keepalive pings
+	readErr error       // nil until the reader stops; then what every later read returns
 
 	// The writer's, under writeMu: one frame at a time (§5.4, S-42).
 	writeMu   sync.Mutex
 	closeSent bool // set once a Close was sent (or a write failed); nothing may follow (§5.5.1)
 
-	// The end: closeOnce closes t and then closed, once (abort).
-	closeOnce sync.Once
-	closed    chan struct{} // closed once t is; never before
+	// The end: abort closes t, once, and end.done() is closed once it is.
+	end ending
 
 	// What Options.OnFrame watches: trace is not nil exactly when onFrame
 	// is not, so an idle connection nobody watches holds none of it.
@@ -851,10 +849,11 @@ type Conn struct {
 // with OnFrame has one: an idle connection that nobody watches carries
 // none of it.
 type traceState struct {
-	headerIn []byte
-	wireIn   []byte
-	in       [maxHeaderSize + TracedBytes]byte
-	out      [TracedBytes]byte // the writer's
+	headerIn  []byte
+	wireIn    []byte
+	in        [maxHeaderSize + TracedBytes]byte
+	payloadIn [TracedBytes]byte // a dropped payload's first bytes, unmasked
+	out       [TracedBytes]byte // the writer's
 }
 
 // newConn makes a server's Conn of a connection taken over from net/http,
@@ -876,13 +875,12 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 		idleTimeout:  orDefault(opts.IdleTimeout, defaultIdleTimeout),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
 		reading:      make(chan struct{}, 1),
-		closed:       make(chan struct{}),
 		onFrame:      opts.OnFrame,
 	}
 	if c.onFrame != nil {
 		c.trace = new(traceState)
 	}
-	c.in = &timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
+	c.in = timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
 	// Every read and every write sets its own deadline; the first read's
 	// is set here, on the goroutine that did the handshake (part 8, "The
 	// idle connection", says why).
@@ -961,10 +959,10 @@ func (nc netConn) CloseWrite() error { return shutdownWrite(nc.Conn) }
 // sends anything more (§6.1, S-57). How the deadline is set cheaply, and
 // the queue, are in part 8.
 type timedReader struct {
-	c        *Conn  // whose connection it reads, and who pings and sends
-	ahead    []byte // bytes read past the handshake with it, returned first
-	deadline time.Time
-	interval time.Duration // Options.PingInterval; here, not in Conn, which has no room
+	c        *Conn         // whose connection it reads, and who pings and sends
+	ahead    []byte        // bytes read already (past the handshake, or while idle), returned first
+	deadline int64         // of the latest read, in Unix ns (setDeadline, part 8)
+	interval time.Duration // Options.PingInterval; > 0
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -999,11 +997,12 @@ func (t *timedReader) keepAlive(p []byte, err error) (int, error) {
 			return 0, err
 		}
 		t.c.ping()
-		t.deadline = now.Add(t.interval)
-		if dropAt.Before(t.deadline) {
-			t.deadline = dropAt
+		deadline := now.Add(t.interval)
+		if dropAt.Before(deadline) {
+			deadline = dropAt
 		}
-		t.c.t.SetReadDeadline(t.deadline)
+		t.deadline = deadline.UnixNano()
+		t.c.t.SetReadDeadline(deadline)
 		var n int
 		n, err = t.c.t.Read(p)
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -1208,12 +1207,15 @@ func maskBytes(key [4]byte, pos int, p []byte) int {
 }
 
 // handleControl reads a control frame's payload and acts on it (§5.5). It
-// returns a *CloseError when the peer's Close frame arrives.
+// returns a *CloseError when the peer's Close frame arrives. The payload,
+// at most 125 bytes (§5.5), is read in place, in the buffered reader,
+// and dropped from it once acted on.
 func (c *Conn) handleControl(h frameHeader) error {
-	p := c.control[:h.length]
-	if _, err := io.ReadFull(c.br, p); err != nil {
+	p, err := c.br.Peek(int(h.length))
+	if err != nil {
 		return err
 	}
+	defer c.br.Discard(len(p))
 	if c.onFrame != nil {
 		c.trace.wireIn = append(c.trace.headerIn[len(c.trace.headerIn):], p[:min(len(p), TracedBytes)]...)
 	}
@@ -1585,12 +1587,7 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 	if key != nil {
 		err = c.writeMasked(header, p, *key)
 	} else {
-		// Header and payload together without copying: one writev on a
-		// TCP connection (TLS writes them one after the other).
-		c.iovec = [2][]byte{header, p}
-		c.buffers = c.iovec[:]
-		_, err = c.buffers.WriteTo(c.t)
-		c.iovec = [2][]byte{}
+		err = c.writev(header, p) // one write on TCP, without copying (part 8)
 	}
 	if err != nil {
 		return c.checkWrite(err)
@@ -1722,9 +1719,9 @@ func (c *Conn) awaitClose() {
 	select {
 	case c.reading <- struct{}{}:
 		c.drainUntilClose() // and gives the slot back
-	case <-c.closed:
+	case <-c.end.done():
 	}
-	<-c.closed
+	<-c.end.done()
 }
 
 // drainUntilClose reads until the peer's Close arrives, answering pings and
@@ -1758,7 +1755,7 @@ func (c *Conn) dropPayload(h frameHeader) error {
 		if _, err := io.ReadFull(c.br, c.trace.wireIn); err != nil {
 			return err
 		}
-		payload := append(c.control[:0], c.trace.wireIn...)
+		payload := append(c.trace.payloadIn[:0], c.trace.wireIn...)
 		if h.masked {
 			maskBytes(h.key, 0, payload)
 		}
@@ -1851,10 +1848,7 @@ func shutdownWrite(nc net.Conn) error {
 // abort closes the TCP connection at once, for a peer that is gone or
 // does not answer.
 func (c *Conn) abort() {
-	c.closeOnce.Do(func() {
-		c.t.Close()
-		close(c.closed)
-	})
+	c.end.do(func() { c.t.Close() })
 }
 
 // ---------------------------------------------------------------------------
@@ -1890,11 +1884,6 @@ type machinery struct {
 	header        [maxHeaderSize]byte // the header of the frame being written
 	writeDeadline int64               // of the latest write, in Unix ns (setWriteDeadline)
 	queue         []byte              // small frames waiting to go out together, in a buffer of smallFrames; nil if none
-	// A large frame is written as header and payload in one writev. The
-	// net.Buffers that says so lives here because a local one would escape
-	// to the heap: one allocation per frame. Both are empty between writes.
-	iovec   [2][]byte
-	buffers net.Buffers
 
 	// Shared between the reader and the writers.
 	queued  atomic.Bool  // queue != nil, for the reader to see without writeMu (flushBeforeWait)
@@ -1905,7 +1894,7 @@ type machinery struct {
 //
 // Most connections are idle most of the time, so an idle Conn holds only
 // what it needs to notice the next frame: a goroutine, its Conn, and the
-// 256 bytes it waits in (first). The 4 KiB buffered reader that frames are
+// few bytes it waits in (first). The 4 KiB buffered reader that frames are
 // read through is borrowed from a pool when bytes arrive, and given back
 // once none are left (TestIdleConnectionHoldsNoBuffer).
 //
@@ -1922,12 +1911,13 @@ type machinery struct {
 // shows when it does.
 
 // firstRead is the size of the buffer in which an idle connection waits
-// for its next frame: a short message fits whole.
-const firstRead = 256
+// for its next frame: a short message fits whole (a 128-byte one, masked,
+// with room to spare), and the Conn its size class (TestConnSize).
+const firstRead = 192
 
 // readers lends the 4 KiB buffered readers a connection holds only while
 // frames arrive: most connections are idle most of the time, and an idle
-// one holds no buffer but its 256 bytes (Conn.first).
+// one holds no buffer but its own few bytes (first).
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // awaitFrame, on an idle connection, waits for the first bytes of the next
@@ -1952,7 +1942,7 @@ func (c *Conn) awaitFrame() error {
 // awaitFrame, on the stack of every idle wait, small (below).
 func (c *Conn) borrowReader() {
 	c.br = readers.Get().(*bufio.Reader)
-	c.br.Reset(c.in)
+	c.br.Reset(&c.in)
 }
 
 // idle gives the buffered reader back once it holds nothing more.
@@ -1974,9 +1964,10 @@ func (c *Conn) idle() {
 // setDeadline sets the next read's deadline a ping interval ahead,
 // unless one was set less than an eighth of the interval ago.
 func (t *timedReader) setDeadline() {
-	if now := time.Now(); t.deadline.Sub(now) < t.interval*7/8 {
-		t.deadline = now.Add(t.interval)
-		t.c.t.SetReadDeadline(t.deadline)
+	if now := time.Now(); time.Duration(t.deadline-now.UnixNano()) < t.interval*7/8 {
+		deadline := now.Add(t.interval)
+		t.deadline = deadline.UnixNano()
+		t.c.t.SetReadDeadline(deadline)
 	}
 }
 
@@ -2108,4 +2099,70 @@ func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
 		p, piece = p[n:], buf[:0]
 	}
 	return nil
+}
+
+// writev writes a large frame's header and payload together without
+// copying them: one writev on a TCP connection (TLS writes them one after
+// the other). The net.Buffers that says so is borrowed: a local one would
+// escape to the heap, an allocation per frame, and one in the Conn would
+// be 72 bytes that every idle connection holds.
+func (c *Conn) writev(header, p []byte) error {
+	v := vectors.Get().(*vector)
+	v.iovec = [2][]byte{header, p}
+	v.buffers = v.iovec[:]
+	_, err := v.buffers.WriteTo(c.t)
+	v.iovec = [2][]byte{}
+	vectors.Put(v)
+	return err
+}
+
+// A vector is a frame's header and payload, as one write (writev).
+type vector struct {
+	iovec   [2][]byte
+	buffers net.Buffers
+}
+
+var vectors = sync.Pool{New: func() any { return new(vector) }}
+
+// The end ----------------------------------------------------------------
+
+// An ending is a sync.Once whose end can be waited for: do runs its
+// function once, and done's channel is closed once it has. The channel is
+// made only when someone waits, at the end of a connection: an idle one
+// does not hold one, 112 bytes of the runtime's, for nothing.
+type ending struct {
+	mu sync.Mutex
+	ch chan struct{} // nil; or made by done; or, once do has run, ended
+}
+
+// ended is the channel of every ending whose function has run.
+var ended = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// do calls f, unless an earlier call did; a call that comes while f runs
+// returns once it has.
+func (e *ending) do(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == ended {
+		return
+	}
+	f()
+	if e.ch != nil {
+		close(e.ch)
+	}
+	e.ch = ended
+}
+
+// done returns a channel that is closed once do's function has run.
+func (e *ending) done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == nil {
+		e.ch = make(chan struct{})
+	}
+	return e.ch
 }
