@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -88,5 +93,66 @@ func TestEnding(t *testing.T) {
 	fresh.do(func() {})
 	if !isClosed(fresh.done()) {
 		t.Error("done, first asked after do, is open")
+	}
+}
+
+// TestCloseAfterReaderStops (§7.1.2, S-62): Close called while another
+// goroutine reads leaves the peer's Close to that reader; if the reader
+// stops first, with a message, the rest of the closing handshake is
+// still read, by a goroutine that waited for the reader's slot, and Close
+// returns once the peer's Close has come, not at the close timeout.
+func TestCloseAfterReaderStops(t *testing.T) {
+	key := [4]byte{1, 2, 3, 4}
+	peer, nc := net.Pipe()
+	defer peer.Close()
+	peer.SetDeadline(time.Now().Add(testTimeout))
+	c := newConn(nc, bufio.NewReader(nc), "", &Options{CloseTimeout: time.Hour})
+	read := make(chan string)
+	go func() { // reads one message, and stops
+		_, msg, _ := c.ReadMessage()
+		read <- string(msg)
+	}()
+	waitIdle(t, "(*Conn).AppendMessage(") // the reader holds the slot
+	closed := make(chan error)
+	go func() { closed <- c.Close(StatusNormal, "") }()
+	ours := make([]byte, 4) // our Close: 0x88, 2, and the code
+	if _, err := io.ReadFull(peer, ours); err != nil {
+		t.Fatal(err)
+	}
+	waitBlocked(t, "(*Conn).awaitClose(") // it found the slot taken
+	if _, err := peer.Write(encode(text("last"), key)); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-read; got != "last" {
+		t.Fatalf("the reader read %q", got)
+	}
+	if _, err := peer.Write(encode(closeFrame(StatusNormal, ""), key)); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, peer)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Close did not return: nobody read the peer's Close")
+	}
+}
+
+// waitBlocked waits until a goroutine is blocked (not running) in the
+// function named in.
+func waitBlocked(t *testing.T, in string) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for buf := make([]byte, 1<<20); ; time.Sleep(time.Millisecond) {
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, in) && !strings.Contains(g, "[running]") && !strings.Contains(g, "[runnable]") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no goroutine blocked in " + in)
+		}
 	}
 }

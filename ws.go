@@ -818,11 +818,9 @@ type Conn struct {
 	idleTimeout  time.Duration // bounds every wait on the peer; > 0
 	closeTimeout time.Duration // bounds the closing handshake (§7.1.1); > 0
 
-	// The reader's, under the slot: reading holds one token while a
-	// goroutine reads, and only that goroutine touches these. A channel
-	// and not a mutex, so that Close can wait for whichever comes first:
-	// the slot, or the end of the connection.
-	reading chan struct{}
+	// The reader's: one goroutine at a time holds reading, the slot of
+	// the reader, and only that goroutine touches these.
+	reading sync.Mutex
 	in      timedReader // the network, with deadlines and keepalive pings
 	readErr error       // nil until the reader stops; then what every later read returns
 
@@ -874,7 +872,6 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 		maxFragments: orDefault(opts.MaxFragments, 1<<17),
 		idleTimeout:  orDefault(opts.IdleTimeout, defaultIdleTimeout),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
-		reading:      make(chan struct{}, 1),
 		onFrame:      opts.OnFrame,
 	}
 	if c.onFrame != nil {
@@ -1308,7 +1305,7 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 // connection that echoes messages allocates nothing per message. Its
 // rules are ReadMessage's (§5.4, §5.6, §6.2).
 func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
-	c.reading <- struct{}{}
+	c.reading.Lock()
 	defer c.endRead(&err)
 	if c.readErr != nil {
 		return 0, dst, c.readErr
@@ -1343,7 +1340,7 @@ func (c *Conn) endRead(err *error) {
 		c.abort()
 		*err = c.readErr
 	}
-	<-c.reading
+	c.reading.Unlock()
 }
 
 // readMessage reads the message whose first bytes awaitFrame saw arrive;
@@ -1712,16 +1709,26 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 
 // awaitClose waits until the TCP connection is closed, at most the close
 // timeout (§7.1.1, §7.1.2): for the goroutine that reads to receive the
-// peer's Close, or, when no goroutine reads, for this one to do it.
+// peer's Close, or, when no goroutine reads, for this one to do it. A
+// reader may also stop before the peer's Close arrives, with a message;
+// then a goroutine that waited for its slot goes on reading in its place.
 func (c *Conn) awaitClose() {
 	timer := time.AfterFunc(c.closeTimeout, c.abort)
 	defer timer.Stop()
-	select {
-	case c.reading <- struct{}{}:
+	if c.reading.TryLock() {
 		c.drainUntilClose() // and gives the slot back
-	case <-c.end.done():
+	} else {
+		go c.drainAfterReader()
 	}
 	<-c.end.done()
+}
+
+// drainAfterReader waits for the goroutine that reads to give its slot
+// back, then reads until the peer's Close, unless the connection has ended
+// meanwhile. It ends, at the latest, soon after the connection does.
+func (c *Conn) drainAfterReader() {
+	c.reading.Lock()
+	c.drainUntilClose()
 }
 
 // drainUntilClose reads until the peer's Close arrives, answering pings and
@@ -1872,8 +1879,8 @@ func (c *Conn) abort() {
 // says what it saves. BENCHMARKS.md has the measurements.
 
 // machinery is the part of a Conn that exists for speed and memory only.
-// Its fields follow the Conn's own discipline: the reader's under the
-// reading slot, the writer's under writeMu, except the two atomics, which
+// Its fields follow the Conn's own discipline: the reader's under
+// reading, the writer's under writeMu, except the two atomics, which
 // the other side reads.
 type machinery struct {
 	// The reader's.
