@@ -1920,7 +1920,7 @@ type machinery struct {
 // firstRead is the size of the buffer in which an idle connection waits
 // for its next frame: a short message fits whole (a 128-byte one, masked,
 // with room to spare), and the Conn its size class (TestConnSize).
-const firstRead = 192
+const firstRead = 160
 
 // readers lends the 4 KiB buffered readers a connection holds only while
 // frames arrive: most connections are idle most of the time, and an idle
