@@ -1032,12 +1032,10 @@ func TestReaderPanic(t *testing.T) {
 				t.Fatalf("ReadMessage: %v, want the panic as an error", err)
 			}
 			// Checked first: every call below would wait for the slot.
-			select {
-			case c.reading <- struct{}{}:
-				<-c.reading
-			default:
+			if !c.reading.TryLock() {
 				t.Fatal("the slot of reading was not given back")
 			}
+			c.reading.Unlock()
 			if _, _, again := c.ReadMessage(); again != err {
 				t.Fatalf("the next ReadMessage: %v, want the same error", again)
 			}

@@ -720,3 +720,9 @@ func (f *feeder) payloadConsumed() (bool, error) {
 	}
 	return f.srcDone && (f.tailed || f.r == f.w), nil
 }
+
+// compressBuffers lends the buffers messages are compressed into; one
+// larger than maxPooledCompressBuffer is left to the garbage collector.
+var compressBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledCompressBuffer = 256 << 10

@@ -20,6 +20,9 @@
 //     (§5.3).
 //  7. Closing: the closing handshake, failing a connection, closing TCP
 //     (§5.5.1, §7).
+//  8. Engineering: what makes it cheap and changes nothing on the wire:
+//     pools, the idle connection's small footprint, deadlines set
+//     sparingly, the write queue. Skip it on a first reading.
 //
 // One Conn type serves both ends: the rules that differ by role (who
 // masks, who closes TCP first) are marked where they apply.
@@ -855,50 +858,45 @@ func isToken(s string) bool {
 // may write (WriteMessage, Close), and their frames never interleave.
 // While reading, the Conn answers pings and Close frames by itself.
 type Conn struct {
-	t            transport // the hijacked (server) or dialled (client) connection
-	remote       net.Addr  // the peer's address, as the transport had it at the start
-	endpoint               // this end's role, and what its extensions allow
-	subprotocol  string
-	maxMessage   int64
-	maxFragments int
-	idleTimeout  time.Duration
-	closeTimeout time.Duration
+	// The protocol state. Each field's invariant is written on it; a
+	// field under a lock or a slot is touched only by its holder.
 
-	// The reader's state, touched only by the goroutine that holds the
-	// one slot of reading. It is a channel and not a mutex so that Close
-	// can wait for whichever comes first: the slot, or the end of the
-	// connection.
-	reading chan struct{}
-	in      *timedReader
-	br      *bufio.Reader           // borrowed while frames arrive; nil when idle
-	first   [firstRead]byte         // where an idle connection waits for a frame
-	control [maxControlPayload]byte // the payload of the latest control frame
-	readErr error                   // once set, the connection is over for the reader
+	// Settled by the handshake, and fixed from then on.
+	t            transport     // the hijacked (server) or dialled (client) byte stream
+	remote       net.Addr      // the peer's address, as the transport had it at the start
+	endpoint                   // this end's role, and the RSV bits its extensions allow
+	subprotocol  string        // agreed in the handshake (§1.9); "" for none
+	maxMessage   int64         // §10.4: the longest message a read accepts; > 0
+	maxFragments int           // §10.4: the most frames one message may come in; > 0
+	idleTimeout  time.Duration // bounds every wait on the peer; > 0
+	closeTimeout time.Duration // bounds the closing handshake (§7.1.1); > 0
 
+	// The reader's: one goroutine at a time holds reading, the slot of
+	// the reader, and only that goroutine touches these.
+	reading sync.Mutex
+	in      timedReader // the network, with deadlines and keepalive pings
+	readErr error       // nil until the reader stops; then what every later read returns
+
+	// The writer's, under writeMu: one frame at a time (§5.4, S-42).
+	writeMu   sync.Mutex
+	closeSent bool // set once a Close was sent (or a write failed); nothing may follow (§5.5.1)
+
+	// The end: abort closes t, once, and end.done() is closed once it is.
+	end ending
+
+	// What Options.OnFrame watches: trace is not nil exactly when onFrame
+	// is not, so an idle connection nobody watches holds none of it.
 	onFrame func(Frame)
-	trace   *traceState // with onFrame only
+	trace   *traceState
 
 	// permessage-deflate (RFC 7692), if negotiated; nil otherwise. Without
 	// context takeover it holds settings only: its writers and readers
 	// are pooled, so an idle connection holds nothing for compression.
 	deflate *deflateConn
 
-	// The writer's state: one frame at a time.
-	writeMu       sync.Mutex
-	closeSent     bool // §5.5.1: nothing may be sent after a Close
-	header        [maxHeaderSize]byte
-	writeDeadline int64        // of the latest write, in Unix ns
-	queue         []byte       // small frames waiting to go out together, in a buffer of smallFrames; nil if none
-	queued        atomic.Bool  // queue != nil, for the reader to see
-	closeBy       atomic.Int64 // once StartClose runs: the deadline of every write, in Unix ns
-	// A large frame is written as header and payload in one writev. The
-	// net.Buffers that says so lives here because a local one would escape
-	// to the heap: one allocation per frame.
-	iovec   [2][]byte
-	buffers net.Buffers
-
-	closeOnce sync.Once
-	closed    chan struct{} // closed once the TCP connection is
+	// The machinery: what makes the above cheap and changes nothing on
+	// the wire (part 8).
+	machinery
 }
 
 // A traceState is what OnFrame is shown of the frames besides their
@@ -912,7 +910,8 @@ type traceState struct {
 	in       [maxHeaderSize + TracedBytes]byte
 	out      [TracedBytes]byte // the writer's
 
-	// A compressed frame read: its payload's first bytes, unmasked.
+	// A compressed frame read, or a dropped one: its payload's first
+	// bytes, unmasked.
 	payloadIn  []byte
 	payloadBuf [TracedBytes]byte
 
@@ -939,20 +938,15 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 		maxFragments: orDefault(opts.MaxFragments, 1<<17),
 		idleTimeout:  orDefault(opts.IdleTimeout, defaultIdleTimeout),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
-		reading:      make(chan struct{}, 1),
-		closed:       make(chan struct{}),
 		onFrame:      opts.OnFrame,
 	}
 	if c.onFrame != nil {
 		c.trace = new(traceState)
 	}
-	c.in = &timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
-	// Every write sets its own deadline (setWriteDeadline), and so does
-	// every read, but the first wait's is set here, on the goroutine that
-	// did the handshake: setting a deadline is the deepest call an idle
-	// wait makes (into the runtime's timers), and spared it, the goroutine
-	// that waits for the first message keeps its first, 2 KiB, stack
-	// (BENCHMARKS.md, "Memory").
+	c.in = timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
+	// Every read and every write sets its own deadline; the first read's
+	// is set here, on the goroutine that did the handshake (part 8, "The
+	// idle connection", says why).
 	c.in.setDeadline()
 	// §6.2, S-58: frames start with the first byte after the handshake,
 	// and br may have read some of them already with it. Keep those bytes;
@@ -962,49 +956,6 @@ func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol str
 		c.in.ahead = slices.Clone(ahead)
 	}
 	return c
-}
-
-// firstRead is the size of the buffer in which an idle connection waits
-// for its next frame: a short message fits whole.
-const firstRead = 256
-
-// readers lends the 4 KiB buffered readers a connection holds only while
-// frames arrive: most connections are idle most of the time, and an idle
-// one holds no buffer but its 256 bytes (Conn.first).
-var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
-
-// awaitFrame, on an idle connection, waits for the first bytes of the next
-// frame, then borrows a buffered reader to read the rest through.
-func (c *Conn) awaitFrame() error {
-	if c.br != nil {
-		return nil
-	}
-	if len(c.in.ahead) == 0 {
-		n, err := c.in.Read(c.first[:])
-		if n == 0 {
-			return err
-		}
-		c.in.ahead = c.first[:n]
-	}
-	c.borrowReader()
-	return nil
-}
-
-// borrowReader takes a buffered reader from the pool, to read the frames
-// now arriving through it. It is a function of its own to keep
-// awaitFrame, on the stack of every idle wait, small.
-func (c *Conn) borrowReader() {
-	c.br = readers.Get().(*bufio.Reader)
-	c.br.Reset(c.in)
-}
-
-// idle gives the buffered reader back once it holds nothing more.
-func (c *Conn) idle() {
-	if c.br.Buffered() == 0 && len(c.in.ahead) == 0 {
-		c.br.Reset(nil)
-		readers.Put(c.br)
-		c.br = nil
-	}
 }
 
 // orDefault returns v, or def when v is zero or negative.
@@ -1077,20 +1028,15 @@ func (nc netConn) CloseWrite() error { return shutdownWrite(nc.Conn) }
 // until the idle timeout of silence (Options.IdleTimeout) is reached, and
 // then gives up. This is where the pings of this server come from.
 //
-// Setting a deadline is a trip through the runtime's timers, a tenth of a
-// round trip on loopback: a deadline set less than an eighth of the
-// interval ago is kept, so the ping comes after 7/8 to all of the
-// interval.
-//
 // And before every read of the network, which may wait, it sends what
 // QueueMessage queued: the peer may be waiting for those answers before it
-// sends anything more (§6.1, S-57). The answers to what one read brought
-// still leave together.
+// sends anything more (§6.1, S-57). How the deadline is set cheaply, and
+// the queue, are in part 8.
 type timedReader struct {
-	c        *Conn  // whose connection it reads, and who pings and sends
-	ahead    []byte // bytes read past the handshake with it, returned first
-	deadline time.Time
-	interval time.Duration // Options.PingInterval; here, not in Conn, which has no room
+	c        *Conn         // whose connection it reads, and who pings and sends
+	ahead    []byte        // bytes read already (past the handshake, or while idle), returned first
+	deadline int64         // of the latest read, in Unix ns (setDeadline, part 8)
+	interval time.Duration // Options.PingInterval; > 0
 }
 
 func (t *timedReader) Read(p []byte) (int, error) {
@@ -1106,15 +1052,6 @@ func (t *timedReader) Read(p []byte) (int, error) {
 		return t.keepAlive(p, err)
 	}
 	return n, err
-}
-
-// setDeadline sets the next read's deadline a ping interval ahead,
-// unless one was set less than an eighth of the interval ago.
-func (t *timedReader) setDeadline() {
-	if now := time.Now(); t.deadline.Sub(now) < t.interval*7/8 {
-		t.deadline = now.Add(t.interval)
-		t.c.t.SetReadDeadline(t.deadline)
-	}
 }
 
 // keepAlive goes on with a read that waited a ping interval for nothing:
@@ -1134,11 +1071,12 @@ func (t *timedReader) keepAlive(p []byte, err error) (int, error) {
 			return 0, err
 		}
 		t.c.ping()
-		t.deadline = now.Add(t.interval)
-		if dropAt.Before(t.deadline) {
-			t.deadline = dropAt
+		deadline := now.Add(t.interval)
+		if dropAt.Before(deadline) {
+			deadline = dropAt
 		}
-		t.c.t.SetReadDeadline(t.deadline)
+		t.deadline = deadline.UnixNano()
+		t.c.t.SetReadDeadline(deadline)
 		var n int
 		n, err = t.c.t.Read(p)
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -1352,12 +1290,15 @@ func maskBytes(key [4]byte, pos int, p []byte) int {
 }
 
 // handleControl reads a control frame's payload and acts on it (§5.5). It
-// returns a *CloseError when the peer's Close frame arrives.
+// returns a *CloseError when the peer's Close frame arrives. The payload,
+// at most 125 bytes (§5.5), is read in place, in the buffered reader,
+// and dropped from it once acted on.
 func (c *Conn) handleControl(h frameHeader) error {
-	p := c.control[:h.length]
-	if _, err := io.ReadFull(c.br, p); err != nil {
+	p, err := c.br.Peek(int(h.length))
+	if err != nil {
 		return err
 	}
+	defer c.br.Discard(len(p))
 	if c.onFrame != nil {
 		c.trace.wireIn = append(c.trace.headerIn[len(c.trace.headerIn):], p[:min(len(p), TracedBytes)]...)
 	}
@@ -1458,15 +1399,14 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 // connection that echoes messages allocates nothing per message. Its
 // rules are ReadMessage's (§5.4, §5.6, §6.2).
 func (c *Conn) AppendMessage(dst []byte) (op Opcode, msg []byte, err error) {
-	c.reading <- struct{}{}
+	c.reading.Lock()
 	defer c.endRead(&err)
 	if c.readErr != nil {
 		return 0, dst, c.readErr
 	}
-	// An idle connection waits here, and not deep in the frame reader:
-	// the shallower the wait, the smaller the goroutine's stack can stay
-	// (BENCHMARKS.md, "Memory"). Control frames between messages, a pong to
-	// this end's keepalive ping above all, bring it back here to wait.
+	// An idle connection waits here, in awaitFrame (part 8), and not deep
+	// in the frame reader. Control frames between messages, a pong to this
+	// end's keepalive ping above all, bring it back here to wait.
 	for {
 		gotMessage := false
 		err = c.awaitFrame()
@@ -1494,7 +1434,7 @@ func (c *Conn) endRead(err *error) {
 		c.abort()
 		*err = c.readErr
 	}
-	<-c.reading
+	c.reading.Unlock()
 }
 
 // readMessage reads the message whose first bytes awaitFrame saw arrive;
@@ -1875,12 +1815,6 @@ func (c *Conn) writeCompressed(op Opcode, p []byte, now bool) error {
 	return err
 }
 
-// compressBuffers lends the buffers messages are compressed into; one
-// larger than maxPooledCompressBuffer is left to the garbage collector.
-var compressBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-const maxPooledCompressBuffer = 256 << 10
-
 // writeControl sends a control frame (§5.5), at once.
 func (c *Conn) writeControl(op Opcode, p []byte) error {
 	c.writeMu.Lock()
@@ -1892,25 +1826,12 @@ func (c *Conn) writeControl(op Opcode, p []byte) error {
 // If it cannot be sent, the wait that follows times out anyway.
 func (c *Conn) ping() { c.writeControl(OpPing, nil) }
 
-// flushBeforeWait sends the queue before the reader goes to the network,
-// where it may wait: what is queued answers what was read, and the peer
-// may be waiting for it. timedReader calls it.
-func (c *Conn) flushBeforeWait() {
-	if c.queued.Load() {
-		c.Flush()
-	}
-}
+// Flush, and writeFrame, send through the write queue; it and the
+// deadlines of writes are in part 8.
 
 // maxHeaderSize is the size of the longest frame header: 2 bytes, a
 // 64-bit length and a masking key (§5.2).
 const maxHeaderSize = 14
-
-// smallFrame is the size of the buffers in which small frames are queued
-// and go out in one write. smallFrames lends them, so that an idle
-// connection holds none.
-const smallFrame = 4096
-
-var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
 
 // writeFrame sends p as one frame, the last of its message if fin is set,
 // with the RSV bits rsv: clear unless an extension negotiated them (§5.2,
@@ -1949,12 +1870,7 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 	if key != nil {
 		err = c.writeMasked(header, p, *key)
 	} else {
-		// Header and payload together without copying: one writev on a
-		// TCP connection (TLS writes them one after the other).
-		c.iovec = [2][]byte{header, p}
-		c.buffers = c.iovec[:]
-		_, err = c.buffers.WriteTo(c.t)
-		c.iovec = [2][]byte{}
+		err = c.writev(header, p) // one write on TCP, without copying (part 8)
 	}
 	if err != nil {
 		return c.checkWrite(err)
@@ -1963,60 +1879,6 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 		c.traceOut(fin, rsv, op, header, p, key)
 	}
 	return nil
-}
-
-// enqueue appends a small frame to the queue, masking the copy for a
-// client.
-func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
-	if c.queue == nil {
-		c.queue = smallFrames.Get().(*[smallFrame]byte)[:0]
-		c.queued.Store(true)
-	}
-	start := len(c.queue) + len(header)
-	c.queue = append(append(c.queue, header...), p...)
-	if key != nil {
-		maskBytes(*key, 0, c.queue[start:])
-	}
-}
-
-// flushQueue writes the queued frames, and gives the buffer back.
-func (c *Conn) flushQueue() error {
-	if c.queue == nil {
-		return nil
-	}
-	c.setWriteDeadline()
-	_, err := c.t.Write(c.queue)
-	if err == nil && c.onFrame != nil {
-		c.traceQueued(c.queue)
-	}
-	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
-	c.queue = nil
-	c.queued.Store(false)
-	return c.checkWrite(err)
-}
-
-// setWriteDeadline bounds the next write: by the idle timeout, or by the
-// close timeout once the Close is sent, as goodbyes are short.
-func (c *Conn) setWriteDeadline() {
-	now := time.Now()
-	if !c.closeSent && time.Duration(c.writeDeadline-now.UnixNano()) > c.idleTimeout*7/8 {
-		return // set less than an eighth of the timeout ago (see timedReader)
-	}
-	timeout := c.idleTimeout
-	if c.closeSent {
-		timeout = c.closeTimeout
-	}
-	deadline := now.Add(timeout)
-	c.writeDeadline = deadline.UnixNano()
-	c.t.SetWriteDeadline(deadline)
-	// A Close under way bounds every write by the close timeout, even one
-	// whose own deadline, set just now, would outlast it. The order
-	// matters: this end sets its deadline and then looks, StartClose
-	// records its deadline and then sets it, so whichever runs first, the
-	// earlier deadline is set last.
-	if by := c.closeBy.Load(); by != 0 && by < deadline.UnixNano() {
-		c.t.SetWriteDeadline(time.Unix(0, by))
-	}
 }
 
 // checkWrite turns a failed write into the end of the connection: a frame
@@ -2047,51 +1909,6 @@ func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4
 		maskBytes(*key, 0, f.Wire)
 	}
 	c.onFrame(f)
-}
-
-// traceQueued shows OnFrame the frames of the queue q, just written. They
-// are this end's own frames, so their headers need no checking; a client's
-// payloads are unmasked again, as far as they are shown.
-func (c *Conn) traceQueued(q []byte) {
-	for len(q) > 0 {
-		var h frameHeader
-		size := frameHeaderSize(q)
-		decodeHeader(q[:size], &h)
-		wire := q[size:][:min(int(h.length), TracedBytes)]
-		payload := wire
-		if h.masked {
-			payload = append(c.trace.out[:0], wire...)
-			maskBytes(h.key, 0, payload)
-		}
-		var inflated []byte
-		if h.rsv&rsv1 != 0 {
-			inflated = c.trace.inflatedOut // writeCompressed flushes at once when traced
-		}
-		c.onFrame(Frame{
-			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
-			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
-			Inflated: inflated,
-		})
-		q = q[size+int(h.length):]
-	}
-}
-
-// writeMasked writes a client's large frame: its payload masked piece by
-// piece in a borrowed buffer, as the mask (§5.3) applies to a copy (C-27).
-func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
-	buf := smallFrames.Get().(*[smallFrame]byte)
-	defer smallFrames.Put(buf)
-	piece, pos := append(buf[:0], header...), 0
-	for len(p) > 0 {
-		n := min(len(p), smallFrame-len(piece))
-		piece = append(piece, p[:n]...)
-		pos = maskBytes(key, pos, piece[len(piece)-n:])
-		if _, err := c.t.Write(piece); err != nil {
-			return err
-		}
-		p, piece = p[n:], buf[:0]
-	}
-	return nil
 }
 
 // appendHeader appends a frame header (§5.2): FIN if fin, the RSV bits rsv
@@ -2152,10 +1969,8 @@ func (c *Conn) StartClose(code StatusCode, reason string) error {
 	}
 	// A write blocked on a peer that does not read would hold the Close
 	// back: give it, and any write that starts now, only the close timeout
-	// to finish (see setWriteDeadline).
-	by := time.Now().Add(c.closeTimeout)
-	c.closeBy.Store(by.UnixNano())
-	c.t.SetWriteDeadline(by)
+	// to finish (boundWrites, part 8).
+	c.boundWrites(time.Now().Add(c.closeTimeout))
 	sent := c.writeClose(code, reason)
 	if sent == nil {
 		time.AfterFunc(c.closeTimeout, c.abort) // a peer that never answers
@@ -2183,16 +1998,26 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 
 // awaitClose waits until the TCP connection is closed, at most the close
 // timeout (§7.1.1, §7.1.2): for the goroutine that reads to receive the
-// peer's Close, or, when no goroutine reads, for this one to do it.
+// peer's Close, or, when no goroutine reads, for this one to do it. A
+// reader may also stop before the peer's Close arrives, with a message;
+// then a goroutine that waited for its slot goes on reading in its place.
 func (c *Conn) awaitClose() {
 	timer := time.AfterFunc(c.closeTimeout, c.abort)
 	defer timer.Stop()
-	select {
-	case c.reading <- struct{}{}:
+	if c.reading.TryLock() {
 		c.drainUntilClose() // and gives the slot back
-	case <-c.closed:
+	} else {
+		go c.drainAfterReader()
 	}
-	<-c.closed
+	<-c.end.done()
+}
+
+// drainAfterReader waits for the goroutine that reads to give its slot
+// back, then reads until the peer's Close, unless the connection has ended
+// meanwhile. It ends, at the latest, soon after the connection does.
+func (c *Conn) drainAfterReader() {
+	c.reading.Lock()
+	c.drainUntilClose()
 }
 
 // drainUntilClose reads until the peer's Close arrives, answering pings and
@@ -2226,7 +2051,7 @@ func (c *Conn) dropPayload(h frameHeader) error {
 		if _, err := io.ReadFull(c.br, c.trace.wireIn); err != nil {
 			return err
 		}
-		payload := append(c.control[:0], c.trace.wireIn...)
+		payload := append(c.trace.payloadBuf[:0], c.trace.wireIn...)
 		if h.masked {
 			maskBytes(h.key, 0, payload)
 		}
@@ -2319,10 +2144,7 @@ func shutdownWrite(nc net.Conn) error {
 // abort closes the TCP connection at once, for a peer that is gone or
 // does not answer.
 func (c *Conn) abort() {
-	c.closeOnce.Do(func() {
-		c.t.Close()
-		close(c.closed)
-	})
+	c.end.do(func() { c.t.Close() })
 }
 
 // ---------------------------------------------------------------------------
@@ -2334,3 +2156,320 @@ func (c *Conn) abort() {
 // on the peer has a deadline (timedReader, writeFrame, awaitClose,
 // closeTCP).
 // ---------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------
+// 8. Engineering
+// ---------------------------------------------------------------------------
+
+// Nothing in this part changes what goes over the wire: parts 1 to 7 are
+// the protocol, and would be correct without it. This part makes them
+// cheap where a server pays most: memory for each of many idle
+// connections, and system calls and timers for each message. Each piece
+// says what it saves. BENCHMARKS.md has the measurements.
+
+// machinery is the part of a Conn that exists for speed and memory only.
+// Its fields follow the Conn's own discipline: the reader's under
+// reading, the writer's under writeMu, except the two atomics, which
+// the other side reads.
+type machinery struct {
+	// The reader's.
+	br    *bufio.Reader   // borrowed from readers while frames arrive; nil when idle
+	first [firstRead]byte // where an idle connection waits; in.ahead may hold a slice of it
+
+	// The writer's.
+	header        [maxHeaderSize]byte // the header of the frame being written
+	writeDeadline int64               // of the latest write, in Unix ns (setWriteDeadline)
+	queue         []byte              // small frames waiting to go out together, in a buffer of smallFrames; nil if none
+
+	// Shared between the reader and the writers.
+	queued  atomic.Bool  // queue != nil, for the reader to see without writeMu (flushBeforeWait)
+	closeBy atomic.Int64 // 0; once StartClose runs, the deadline of every write, in Unix ns (boundWrites)
+}
+
+// The idle connection --------------------------------------------------
+//
+// Most connections are idle most of the time, so an idle Conn holds only
+// what it needs to notice the next frame: a goroutine, its Conn, and the
+// few bytes it waits in (first). The 4 KiB buffered reader that frames are
+// read through is borrowed from a pool when bytes arrive, and given back
+// once none are left (TestIdleConnectionHoldsNoBuffer). Nothing else that
+// only frames need is held either: a control frame's payload is read in
+// place, in the borrowed reader (handleControl); a large frame's writev
+// borrows its vector (below); the reader's slot is a mutex, and the
+// channel Close waits on is made only when it waits (ending, at the end).
+// TestConnSize keeps the Conn in its size class.
+//
+// The goroutine's stack stays at 2 KiB, the least a goroutine gets, as
+// long as the idle wait is shallow: the runtime doubles a stack when a
+// call would come within about 928 bytes of its end, and never shrinks a
+// waiting one. Three choices keep the wait shallow. AppendMessage waits in
+// awaitFrame, before any of the frame reader is on the stack (TestIdleWait
+// checks the shape). timedReader.Read leaves the pinging to keepAlive, not
+// inlined. And the first wait's deadline, the deepest call of all (into
+// the runtime's timers), is set by newConn, on net/http's goroutine, whose
+// stack is big anyway. With Go 1.26 on amd64 the wait is about 1,080
+// bytes deep, some 40 short of where the runtime would double the stack. These depend on Go's frame sizes: a later
+// Go can undo them without failing a test, and BenchmarkIdleConn's
+// stack-B/conn shows when it does (about 2 KiB more per connection).
+
+// firstRead is the size of the buffer in which an idle connection waits
+// for its next frame: a short message fits whole (a 128-byte one, masked,
+// with room to spare), and the Conn its size class (TestConnSize).
+const firstRead = 160
+
+// readers lends the 4 KiB buffered readers a connection holds only while
+// frames arrive: most connections are idle most of the time, and an idle
+// one holds no buffer but its own few bytes (first).
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// awaitFrame, on an idle connection, waits for the first bytes of the next
+// frame, then borrows a buffered reader to read the rest through.
+func (c *Conn) awaitFrame() error {
+	if c.br != nil {
+		return nil
+	}
+	if len(c.in.ahead) == 0 {
+		n, err := c.in.Read(c.first[:])
+		if n == 0 {
+			return err
+		}
+		c.in.ahead = c.first[:n]
+	}
+	c.borrowReader()
+	return nil
+}
+
+// borrowReader takes a buffered reader from the pool, to read the frames
+// now arriving through it. It is a function of its own to keep
+// awaitFrame, on the stack of every idle wait, small (below).
+func (c *Conn) borrowReader() {
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(&c.in)
+}
+
+// idle gives the buffered reader back once it holds nothing more.
+func (c *Conn) idle() {
+	if c.br.Buffered() == 0 && len(c.in.ahead) == 0 {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
+}
+
+// Deadlines -----------------------------------------------------------
+//
+// Setting a deadline is a trip through the runtime's timers, a tenth of a
+// round trip on loopback. A deadline set less than an eighth of its
+// interval ago is kept: a read's ping then comes after 7/8 to all of the
+// ping interval, and a write may have up to 1/8 less than the idle timeout.
+
+// setDeadline sets the next read's deadline a ping interval ahead,
+// unless one was set less than an eighth of the interval ago.
+func (t *timedReader) setDeadline() {
+	if now := time.Now(); time.Duration(t.deadline-now.UnixNano()) < t.interval*7/8 {
+		deadline := now.Add(t.interval)
+		t.deadline = deadline.UnixNano()
+		t.c.t.SetReadDeadline(deadline)
+	}
+}
+
+// setWriteDeadline bounds the next write: by the idle timeout, or by the
+// close timeout once the Close is sent, as goodbyes are short.
+func (c *Conn) setWriteDeadline() {
+	now := time.Now()
+	if !c.closeSent && time.Duration(c.writeDeadline-now.UnixNano()) > c.idleTimeout*7/8 {
+		return // set less than an eighth of the timeout ago (see setDeadline)
+	}
+	timeout := c.idleTimeout
+	if c.closeSent {
+		timeout = c.closeTimeout
+	}
+	deadline := now.Add(timeout)
+	c.writeDeadline = deadline.UnixNano()
+	c.t.SetWriteDeadline(deadline)
+	// A Close under way bounds every write by the close timeout, even one
+	// whose own deadline, set just now, would outlast it. The order
+	// matters: this end sets its deadline and then looks, StartClose
+	// records its deadline and then sets it, so whichever runs first, the
+	// earlier deadline is set last.
+	if by := c.closeBy.Load(); by != 0 && by < deadline.UnixNano() {
+		c.t.SetWriteDeadline(time.Unix(0, by))
+	}
+}
+
+// boundWrites bounds every write, from now on, by the deadline by: the
+// one a write in progress has, and the one each later write sets itself
+// (setWriteDeadline). StartClose calls it, so that a write blocked on a
+// peer that does not read cannot hold the Close back. closeBy is atomic
+// because the write in progress holds writeMu, which StartClose must not
+// wait for.
+func (c *Conn) boundWrites(by time.Time) {
+	c.closeBy.Store(by.UnixNano())
+	c.t.SetWriteDeadline(by)
+}
+
+// The write queue ------------------------------------------------------
+//
+// Small frames (QueueMessage's, pongs, Closes) are copied into a buffer
+// borrowed from a pool and leave together in one write: a peer that sends
+// ten messages at once gets its ten answers in one system call. The
+// buffer goes back as soon as it is written, so an idle connection holds
+// none. A large frame goes out at once, its header and payload in one
+// writev on TCP (writeFrame), after the queue.
+
+// smallFrame is the size of the buffers in which small frames are queued
+// and go out in one write. smallFrames lends them, so that an idle
+// connection holds none.
+const smallFrame = 4096
+
+var smallFrames = sync.Pool{New: func() any { return new([smallFrame]byte) }}
+
+// enqueue appends a small frame to the queue, masking the copy for a
+// client.
+func (c *Conn) enqueue(header, p []byte, key *[4]byte) {
+	if c.queue == nil {
+		c.queue = smallFrames.Get().(*[smallFrame]byte)[:0]
+		c.queued.Store(true)
+	}
+	start := len(c.queue) + len(header)
+	c.queue = append(append(c.queue, header...), p...)
+	if key != nil {
+		maskBytes(*key, 0, c.queue[start:])
+	}
+}
+
+// flushQueue writes the queued frames, and gives the buffer back.
+func (c *Conn) flushQueue() error {
+	if c.queue == nil {
+		return nil
+	}
+	c.setWriteDeadline()
+	_, err := c.t.Write(c.queue)
+	if err == nil && c.onFrame != nil {
+		c.traceQueued(c.queue)
+	}
+	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
+	c.queue = nil
+	c.queued.Store(false)
+	return c.checkWrite(err)
+}
+
+// flushBeforeWait sends the queue before the reader goes to the network,
+// where it may wait: what is queued answers what was read, and the peer
+// may be waiting for it. timedReader calls it.
+func (c *Conn) flushBeforeWait() {
+	if c.queued.Load() {
+		c.Flush()
+	}
+}
+
+// traceQueued shows OnFrame the frames of the queue q, just written. They
+// are this end's own frames, so their headers need no checking; a client's
+// payloads are unmasked again, as far as they are shown.
+func (c *Conn) traceQueued(q []byte) {
+	for len(q) > 0 {
+		var h frameHeader
+		size := frameHeaderSize(q)
+		decodeHeader(q[:size], &h)
+		wire := q[size:][:min(int(h.length), TracedBytes)]
+		payload := wire
+		if h.masked {
+			payload = append(c.trace.out[:0], wire...)
+			maskBytes(h.key, 0, payload)
+		}
+		var inflated []byte
+		if h.rsv&rsv1 != 0 {
+			inflated = c.trace.inflatedOut // writeCompressed flushes at once when traced
+		}
+		c.onFrame(Frame{
+			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
+			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
+			Inflated: inflated,
+		})
+		q = q[size+int(h.length):]
+	}
+}
+
+// writeMasked writes a client's large frame: its payload masked piece by
+// piece in a borrowed buffer, as the mask (§5.3) applies to a copy (C-27).
+func (c *Conn) writeMasked(header, p []byte, key [4]byte) error {
+	buf := smallFrames.Get().(*[smallFrame]byte)
+	defer smallFrames.Put(buf)
+	piece, pos := append(buf[:0], header...), 0
+	for len(p) > 0 {
+		n := min(len(p), smallFrame-len(piece))
+		piece = append(piece, p[:n]...)
+		pos = maskBytes(key, pos, piece[len(piece)-n:])
+		if _, err := c.t.Write(piece); err != nil {
+			return err
+		}
+		p, piece = p[n:], buf[:0]
+	}
+	return nil
+}
+
+// writev writes a large frame's header and payload together without
+// copying them: one writev on a TCP connection (TLS writes them one after
+// the other). The net.Buffers that says so is borrowed: a local one would
+// escape to the heap, an allocation per frame, and one in the Conn would
+// be 72 bytes that every idle connection holds.
+func (c *Conn) writev(header, p []byte) error {
+	v := vectors.Get().(*vector)
+	v.iovec = [2][]byte{header, p}
+	v.buffers = v.iovec[:]
+	_, err := v.buffers.WriteTo(c.t)
+	v.iovec = [2][]byte{}
+	vectors.Put(v)
+	return err
+}
+
+// A vector is a frame's header and payload, as one write (writev).
+type vector struct {
+	iovec   [2][]byte
+	buffers net.Buffers
+}
+
+var vectors = sync.Pool{New: func() any { return new(vector) }}
+
+// The end ----------------------------------------------------------------
+
+// An ending is a sync.Once whose end can be waited for: do runs its
+// function once, and done's channel is closed once it has. The channel is
+// made only when someone waits, at the end of a connection: an idle one
+// does not hold one, 112 bytes of the runtime's, for nothing.
+type ending struct {
+	mu sync.Mutex
+	ch chan struct{} // nil; or made by done; or, once do has run, ended
+}
+
+// ended is the channel of every ending whose function has run.
+var ended = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// do calls f, unless an earlier call did; a call that comes while f runs
+// returns once it has.
+func (e *ending) do(f func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == ended {
+		return
+	}
+	f()
+	if e.ch != nil {
+		close(e.ch)
+	}
+	e.ch = ended
+}
+
+// done returns a channel that is closed once do's function has run.
+func (e *ending) done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == nil {
+		e.ch = make(chan struct{})
+	}
+	return e.ch
+}

@@ -1149,9 +1149,9 @@ func TestLimits(t *testing.T) {
 // cut and packed.
 func TestMisc(t *testing.T) {
 	long := strings.Repeat("*", 65536)
-	var eight []frame // 256 bytes in all
-	for i := range 8 {
-		eight = append(eight, text(strings.Repeat(string(rune('1'+i)), 26)))
+	var packed []frame // firstRead bytes in all, in frames of 32
+	for i := range firstRead / 32 {
+		packed = append(packed, text(strings.Repeat(string(rune('1'+i)), 26)))
 	}
 	runAutobahn(t, []autobahnCase{
 		// S-43 (§5.4): 65536 bytes as 50 fragments of 1300 bytes and one of 536.
@@ -1179,16 +1179,16 @@ func TestMisc(t *testing.T) {
 		}}},
 		// S-57 (§6.1): the echo is queued, and must leave before the
 		// reader waits for more, however the bytes that came fill the
-		// reader's buffer: here exactly the 256 bytes an idle connection
-		// reads first (248 bytes of text in a 16-bit-length frame; then
-		// 8 frames of 32 bytes).
-		{id: "S-57 §6.1 a 256-byte frame, as long as the first read", steps: []exchange{{
-			send: []frame{text(strings.Repeat("a", 248))},
-			want: []frame{text(strings.Repeat("a", 248))},
+		// reader's buffer: here exactly the firstRead bytes an idle
+		// connection reads first (one masked frame with a 16-bit length;
+		// then frames of 32 bytes).
+		{id: "S-57 §6.1 a frame as long as the first read", steps: []exchange{{
+			send: []frame{text(strings.Repeat("a", firstRead-8))},
+			want: []frame{text(strings.Repeat("a", firstRead-8))},
 		}}},
-		{id: "S-57 §6.1 8 frames of 32 bytes in one write", steps: []exchange{{
-			send: eight,
-			want: eight,
+		{id: "S-57 §6.1 frames of 32 bytes, as long as the first read, in one write", steps: []exchange{{
+			send: packed,
+			want: packed,
 		}}},
 		// S-36, S-37 (§5.3, §6.2): a 64 KiB frame one byte per write: the
 		// header arrives in pieces, and the mask index keeps counting
