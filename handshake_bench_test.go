@@ -6,6 +6,7 @@ package main
 // go test -bench (BENCHMARKS.md, "Handshake").
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
@@ -14,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -53,7 +56,8 @@ func BenchmarkServerHandshake(b *testing.B) {
 		}
 		defer devNull.Close()
 		ln := listenForBench(b)
-		s := newServer(slog.New(slog.NewTextHandler(devNull, nil)), Options{ // main's defaults
+		log := slog.New(slog.NewTextHandler(newLogWriter(devNull), nil)) // as main's
+		s := newServer(log, Options{ // main's defaults
 			Hosts:        allowedHosts(ln.Addr(), nil),
 			MaxMessage:   16 << 20,
 			MaxFragments: 1 << 17,
@@ -204,4 +208,83 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkHandshakeParts times each step the server adds to the floor's
+// handshake, alone, for BENCHMARKS.md's breakdown ("Handshake"): what
+// the whole handshake costs is BenchmarkServerHandshake's.
+func BenchmarkHandshakeParts(b *testing.B) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devNull.Close()
+	addr := "127.0.0.1:5000"
+	ln := addrString(addr)
+	s := newServer(slog.New(slog.NewTextHandler(newLogWriter(devNull), nil)), Options{Hosts: allowedHosts(ln, nil)})
+	s.maxConns, s.maxHeaderBytes = 20000, 16<<10
+	r := httptestRequest(b, addr)
+	part := func(name string, f func()) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				f()
+			}
+		})
+	}
+	part("floor-key", func() { // the floor's: the key, SHA-1 and base64
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		_ = base64.StdEncoding.EncodeToString(sum[:])
+	})
+	part("limits", func() { // -max-header-bytes and -max-conns, taken and given back
+		if s.checkLimits(r) != nil {
+			b.Fatal("refused")
+		}
+		s.release()
+	})
+	part("public-request", func() { // -trusted-proxies (none) and the log's peer
+		pub := s.publicRequest(r)
+		_ = remoteAttrs(r, pub)
+	})
+	part("readHandshake", func() {
+		if _, refusal := readHandshake(r); refusal != nil {
+			b.Fatal(refusal)
+		}
+	})
+	part("CheckHost", func() {
+		if refusal := CheckHost(r, s.opts.Hosts); refusal != nil {
+			b.Fatal(refusal)
+		}
+	})
+	part("checkOrigin", func() {
+		if refusal := checkOrigin(r, nil); refusal != nil {
+			b.Fatal(refusal)
+		}
+	})
+	part("chooseSubprotocol", func() { chooseSubprotocol(r, nil) })
+	part("acceptKey", func() { acceptKey("dGhlIHNhbXBsZSBub25jZQ==") })
+	part("log-open", func() {
+		s.logLine(slog.LevelInfo, "websocket open", append(remoteAttrs(r, r), "path", r.URL.Path)...)
+	})
+	part("log-closed", func() {
+		code, reason := closeStatus(nil)
+		attrs := append(slices.Clone(remoteAttrs(r, r)), "path", r.URL.Path,
+			"code", int(code), "reason", reason, "duration", time.Duration(1234567).Round(time.Millisecond))
+		s.logLine(slog.LevelInfo, "websocket closed", attrs...)
+	})
+}
+
+// httptestRequest is the handshake benchHandshakes sends, as net/http
+// hands it to a handler.
+func httptestRequest(b *testing.B, addr string) *http.Request {
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET /echo HTTP/1.1\r\nHost: " + addr + "\r\n" +
+		"Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Origin: http://" + addr + "\r\n" +
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) bench\r\n\r\n")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.RemoteAddr = "127.0.0.1:43210"
+	return r
 }

@@ -32,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"html"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -88,16 +89,19 @@ func main() {
 		os.Exit(runClient(*connectURL, opts, *linger, os.Stdin, os.Stdout, os.Stderr))
 	}
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logw := newLogWriter(os.Stderr)
+	defer logw.Flush()
+	exit := func(code int) { logw.Flush(); os.Exit(code) } // with every line logged
+	log := slog.New(slog.NewTextHandler(logw, nil))
 	tlsConfig, err := serverTLS.config(log)
 	if err != nil {
 		log.Error("cannot serve TLS", "err", err)
-		os.Exit(2)
+		exit(2)
 	}
 	proxies, err := parseProxies(splitList(*trustedProxies))
 	if err != nil {
 		log.Error("bad -trusted-proxies", "err", err)
-		os.Exit(2)
+		exit(2)
 	}
 	// Listen before saying so: once "listening" is logged, connections are
 	// accepted. With port 0 the line tells which port the system chose. The
@@ -105,7 +109,7 @@ func main() {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
-		os.Exit(1)
+		exit(1)
 	}
 	s := newServer(log, Options{
 		Origins:      splitList(*origins),
@@ -138,7 +142,7 @@ func main() {
 	log.Info("listening", "url", pageURL(tlsConfig != nil, *addr, ln.Addr()))
 	if err := serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
-		os.Exit(1)
+		exit(1)
 	}
 	<-stopped
 }
@@ -320,7 +324,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		// The limits come first: a request refused here costs no upgrade.
 		if refusal := s.checkLimits(r); refusal != nil {
 			Refuse(w, refusal)
-			s.log.Info("handshake refused", append(who, "path", r.URL.Path, "err", refusal)...)
+			s.logLine(slog.LevelInfo, "handshake refused", append(who, "path", r.URL.Path, "err", refusal)...)
 			return
 		}
 		o := &opts
@@ -336,7 +340,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		}
 		if err != nil {
 			s.release()
-			s.log.Info("handshake refused", append(who, "path", r.URL.Path, "err", err)...)
+			s.logLine(slog.LevelInfo, "handshake refused", append(who, "path", r.URL.Path, "err", err)...)
 			return
 		}
 		if !s.track(c) {
@@ -344,7 +348,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			s.release() // once closed: wait waits for it
 			return
 		}
-		s.log.Info("websocket open", append(who, "path", r.URL.Path)...)
+		s.logLine(slog.LevelInfo, "websocket open", append(who, "path", r.URL.Path)...)
 		// The connection lives on in a goroutine of its own, so that
 		// net/http's goroutine returns and frees what it kept for the request.
 		go s.talk(c, who, r.URL.Path, talk)
@@ -387,7 +391,21 @@ func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *e
 		// The peer was told only "internal error": the log says what.
 		attrs = append(attrs, "err", (*err).Error())
 	}
-	s.log.Log(context.Background(), level, "websocket closed", attrs...)
+	s.logLine(level, "websocket closed", attrs...)
+}
+
+// logLine logs msg with args, as s.log.Log does, less the search for
+// the caller's source line, which the log does not show and which costs
+// a walk of the stack: two lines per connection, every connection
+// (BENCHMARKS.md, "Handshake").
+func (s *server) logLine(level slog.Level, msg string, args ...any) {
+	h := s.log.Handler()
+	if !h.Enabled(context.Background(), level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.Add(args...)
+	h.Handle(context.Background(), r)
 }
 
 // closeStatus picks the close code and reason for the way a connection's
@@ -575,4 +593,80 @@ func allowedHosts(listening net.Addr, extra []string) []string {
 		hosts = append(hosts, host) // 127.0.0.2, say
 	}
 	return hosts
+}
+
+// ---------------------------------------------------------------------------
+// The log's writer
+// ---------------------------------------------------------------------------
+
+// maxPendingLog is how much of the log a logWriter holds before its
+// loggers wait for the write: a stderr that blocks (a full pipe, a paused
+// terminal) slows the server rather than filling memory.
+const maxPendingLog = 1 << 20
+
+// logBatchWindow is how long a line waits for others to share its write:
+// the log lags by no more than this.
+const logBatchWindow = 2 * time.Millisecond
+
+// A logWriter writes the log to w from a goroutine of its own. A line
+// costs its logger a copy, and the lines that arrive while a write is
+// under way leave together in the next one. A write system call costs
+// more than formatting the line it carries (BENCHMARKS.md, "Handshake"),
+// and the server logs two lines per connection: when thousands of clients
+// connect at once, after a deploy or a network blip, they take a few
+// writes instead of one each. Every line is written, whole and in order;
+// Flush writes those still pending, before the process exits.
+type logWriter struct {
+	w       io.Writer
+	wake    chan struct{} // a token while lines are pending for the goroutine
+	writing sync.Mutex    // held while a batch is written: batches go out in order
+	spare   []byte        // the last batch's buffer, for reuse; under writing
+
+	mu      sync.Mutex
+	pending []byte
+}
+
+func newLogWriter(w io.Writer) *logWriter {
+	l := &logWriter{w: w, wake: make(chan struct{}, 1)}
+	go func() {
+		for range l.wake {
+			time.Sleep(logBatchWindow) // for the lines that come with this one
+			l.Flush()
+		}
+	}()
+	return l
+}
+
+// Write queues p, a line the handler formatted whole, for the next write.
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.pending = append(l.pending, p...)
+	full := len(l.pending) >= maxPendingLog
+	l.mu.Unlock()
+	if full {
+		return len(p), l.Flush()
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default: // the goroutine is already due to write
+	}
+	return len(p), nil
+}
+
+// Flush writes the pending lines, and returns once they are written.
+func (l *logWriter) Flush() error {
+	l.writing.Lock()
+	defer l.writing.Unlock()
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = l.spare[:0]
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	_, err := l.w.Write(batch)
+	if cap(batch) <= 64<<10 { // a burst's buffer goes back to the collector
+		l.spare = batch
+	}
+	return err
 }
