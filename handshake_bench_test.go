@@ -57,7 +57,7 @@ func BenchmarkServerHandshake(b *testing.B) {
 		defer devNull.Close()
 		ln := listenForBench(b)
 		log := slog.New(slog.NewTextHandler(newLogWriter(devNull), nil)) // as main's
-		s := newServer(log, Options{ // main's defaults
+		s := newServer(log, Options{                                     // main's defaults
 			Hosts:        allowedHosts(ln.Addr(), nil),
 			MaxMessage:   16 << 20,
 			MaxFragments: 1 << 17,
