@@ -711,7 +711,8 @@ func accept(w http.ResponseWriter, key, subprotocol string, opts *Options) (*Con
 // acceptKey computes Sec-WebSocket-Accept: base64(SHA-1(key + GUID)), with
 // the key exactly as the client sent it, not decoded (§4.2.2 step 5.4).
 func acceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + acceptGUID))
+	var buf [64]byte // on the stack: a key Upgrade accepts has 24 bytes, the GUID 36
+	sum := sha1.Sum(append(append(buf[:0], key...), acceptGUID...))
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
@@ -719,9 +720,11 @@ func acceptKey(key string) string {
 // case-insensitively (§4.2.1 steps 3 and 4: Firefox sends
 // "Connection: keep-alive, Upgrade").
 func hasToken(h http.Header, name, token string) bool {
-	for _, t := range listTokens(h, name) {
-		if strings.EqualFold(t, token) {
-			return true
+	for _, line := range h.Values(name) {
+		for t := range strings.SplitSeq(line, ",") { // as listTokens, without its slice
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
 		}
 	}
 	return false
