@@ -56,8 +56,8 @@ func BenchmarkServerHandshake(b *testing.B) {
 		}
 		defer devNull.Close()
 		ln := listenForBench(b)
-		log := slog.New(slog.NewTextHandler(newLogWriter(devNull), nil)) // as main's
-		s := newServer(log, Options{                                     // main's defaults
+		logw := newLogWriter(devNull)                                     // main's log
+		s := newServer(slog.New(slog.NewTextHandler(logw, nil)), Options{ // main's defaults
 			Hosts:        allowedHosts(ln.Addr(), nil),
 			MaxMessage:   16 << 20,
 			MaxFragments: 1 << 17,
@@ -65,6 +65,7 @@ func BenchmarkServerHandshake(b *testing.B) {
 			CloseTimeout: 5 * time.Second,
 		})
 		s.maxConns, s.maxHeaderBytes = 20000, 16<<10
+		s.textLog = logw
 		srv := s.httpServer(10 * time.Second)
 		go srv.Serve(ln)
 		b.Cleanup(func() { srv.Close() })
@@ -221,7 +222,9 @@ func BenchmarkHandshakeParts(b *testing.B) {
 	defer devNull.Close()
 	addr := "127.0.0.1:5000"
 	ln := addrString(addr)
-	s := newServer(slog.New(slog.NewTextHandler(newLogWriter(devNull), nil)), Options{Hosts: allowedHosts(ln, nil)})
+	logw := newLogWriter(devNull)
+	s := newServer(slog.New(slog.NewTextHandler(logw, nil)), Options{Hosts: allowedHosts(ln, nil)})
+	s.textLog = logw // as main's
 	s.maxConns, s.maxHeaderBytes = 20000, 16<<10
 	r := httptestRequest(b, addr)
 	part := func(name string, f func()) {

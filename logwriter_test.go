@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestLogWriter: the log's writer batches lines (main.go, logWriter), and
@@ -67,4 +72,42 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestAppendTextLine: the connections' lines that logLine formats itself
+// are byte for byte those of slog.NewTextHandler, for every value a
+// client can put in them (its address through a proxy's headers, the
+// path it asks for) and every other kind logLine writes.
+func TestAppendTextLine(t *testing.T) {
+	values := []any{
+		"", "plain", "/echo", "127.0.0.1:43210", "[::1]:443", "a b", "a=b", `a"b`, `a\b`, "\x00", "\x1b[31m",
+		"\x7f", "tab\there", "line\nbreak", "é", "\u00a0", "\u2028", "\ufffd", "\xff", "ok\xe2\x9c", "✓ done",
+		"\U0001F600", "\u200b", 0, -1, 1011, 1 << 40, time.Duration(0), 1500 * time.Millisecond, 1234567 * time.Microsecond,
+	}
+	random := rand.New(rand.NewPCG(1, 2))
+	alphabet := []string{"a", " ", "=", `"`, `\`, "\x00", "\x7f", "é", "\u00a0", "\xff", "\xe2", "/", ":", "\u2028"}
+	for range 2000 {
+		var s strings.Builder
+		for range random.IntN(8) {
+			s.WriteString(alphabet[random.IntN(len(alphabet))])
+		}
+		values = append(values, s.String())
+	}
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+1800), time.FixedZone("", -7*3600)}
+	for i, v := range values {
+		when := time.Date(2026, 12, 6, 1, 2, 3, i*999_999, zones[i%len(zones)])
+		level := []slog.Level{slog.LevelInfo, slog.LevelWarn}[i%2]
+		args := []any{"remote", "127.0.0.1:1", "value", v, "path", "/echo"}
+		var want bytes.Buffer
+		r := slog.NewRecord(when, level, "websocket open", 0)
+		r.Add(args...)
+		slog.NewTextHandler(&want, nil).Handle(context.Background(), r)
+		got, ok := appendTextLine(nil, when, level, "websocket open", args)
+		if !ok || string(got) != want.String() {
+			t.Fatalf("value %q (%T): appendTextLine wrote %q (%v), slog %q", v, v, got, ok, want.String())
+		}
+	}
+	if _, ok := appendTextLine(nil, time.Now(), slog.LevelInfo, "m", []any{"err", errors.New("x")}); ok {
+		t.Error("appendTextLine took a value it cannot write as slog would")
+	}
 }

@@ -40,10 +40,13 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 //go:embed index.html
@@ -121,6 +124,7 @@ func main() {
 		CloseTimeout: *closeTimeout,
 	})
 	s.maxConns, s.maxHeaderBytes = *maxConns, *maxHeaderBytes
+	s.textLog = logw // log's handler: slog's text, with no options
 	s.trace = *trace
 	s.proxies = proxies
 	srv := s.httpServer(*handshakeTimeout)
@@ -176,9 +180,12 @@ func splitList(s string) []string {
 
 // A server holds the application: its routes, its WebSockets, its log.
 type server struct {
-	log   *slog.Logger
-	opts  Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
-	trace bool    // log each handshake and frame (-trace, frames.go)
+	log *slog.Logger
+	// textLog, if set, is where log's handler writes, a slog.TextHandler
+	// with no options: logLine writes the connections' lines there itself.
+	textLog *logWriter
+	opts    Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
+	trace   bool    // log each handshake and frame (-trace, frames.go)
 
 	// proxies are the reverse proxies whose forwarding headers are
 	// believed (-trusted-proxies, proxy.go); nil: none.
@@ -396,9 +403,20 @@ func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *e
 
 // logLine logs msg with args, as s.log.Log does, less the search for
 // the caller's source line, which the log does not show and which costs
-// a walk of the stack: two lines per connection, every connection
-// (BENCHMARKS.md, "Handshake").
+// a walk of the stack. It logs two lines per connection, every
+// connection: when it can, it formats them itself, byte for byte as
+// slog's TextHandler would (appendTextLine), in a few calls that need
+// no more stack, where slog's handler would grow the stack of net/http's
+// goroutine, a copy of it for every handshake (BENCHMARKS.md,
+// "Handshake").
 func (s *server) logLine(level slog.Level, msg string, args ...any) {
+	if s.textLog != nil && s.log.Enabled(context.Background(), level) {
+		var buf [256]byte
+		if line, ok := appendTextLine(buf[:0], time.Now(), level, msg, args); ok {
+			s.textLog.Write(line)
+			return
+		}
+	}
 	h := s.log.Handler()
 	if !h.Enabled(context.Background(), level) {
 		return
@@ -669,4 +687,82 @@ func (l *logWriter) Flush() error {
 		l.spare = batch
 	}
 	return err
+}
+
+// appendTextLine appends the line that slog.NewTextHandler(w, nil) writes
+// for a record, and reports true; or reports false if args holds a key
+// that is not a string, or a value that is not a string, an int or a
+// time.Duration, the only kinds logLine is given. TestAppendTextLine
+// compares the two on every kind of string.
+func appendTextLine(b []byte, t time.Time, level slog.Level, msg string, args []any) ([]byte, bool) {
+	b = append(b, "time="...)
+	b = appendRFC3339Millis(b, t.Round(0))
+	b = append(b, " level="...)
+	b = appendTextString(b, level.String())
+	b = append(b, " msg="...)
+	b = appendTextString(b, msg)
+	for i := 0; i+1 < len(args); i += 2 {
+		key, ok := args[i].(string)
+		if !ok {
+			return b, false
+		}
+		b = append(b, ' ')
+		b = appendTextString(b, key)
+		b = append(b, '=')
+		switch v := args[i+1].(type) {
+		case string:
+			b = appendTextString(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case time.Duration:
+			b = append(b, v.String()...)
+		default:
+			return b, false
+		}
+	}
+	if len(args)%2 != 0 {
+		return b, false
+	}
+	return append(b, '\n'), true
+}
+
+// appendRFC3339Millis is slog's: RFC 3339 with exactly three digits of
+// the second's fraction.
+func appendRFC3339Millis(b []byte, t time.Time) []byte {
+	const prefixLen = len("2006-01-02T15:04:05.000")
+	n := len(b)
+	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10) // a 4th digit, so none is trimmed
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b[:n+prefixLen], b[n+prefixLen+1:]...) // less the 4th digit
+}
+
+// appendTextString appends s as slog's text handler does: quoted (Go
+// syntax) if it is empty, or holds a space, '=', '"', a control
+// character, or a rune that is not valid UTF-8, a space or unprintable.
+func appendTextString(b []byte, s string) []byte {
+	if textNeedsQuoting(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+func textNeedsQuoting(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < ' ' || c == ' ' || c == '=' || c == '"' {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
 }
