@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,9 @@ import (
 )
 
 // TestLogWriter: the log's writer batches lines (main.go, logWriter), and
-// must write every line whole, each logger's lines in their order, and
-// all of them once Flush returns, as main calls it before the process
-// exits. The loggers reuse their buffer, as slog's handlers do, so a
+// must write every line whole, each logger's lines in their order, those
+// it formats itself (WriteRecord) among the others, and all of them once
+// Flush returns, as main calls it before the process exits. The loggers reuse their buffer, as slog's handlers do, so a
 // writer that kept it rather than copying would write garbage.
 func TestLogWriter(t *testing.T) {
 	var out syncBuffer
@@ -29,7 +30,12 @@ func TestLogWriter(t *testing.T) {
 			defer wg.Done()
 			var buf []byte
 			for i := range lines {
-				buf = fmt.Appendf(buf[:0], "logger=%d line=%d %s\n", g, i, strings.Repeat("x", i%50))
+				if i%3 == 0 { // a line for the writer to format
+					l.WriteRecord(logRecord{t: time.Now(), level: slog.LevelInfo, msg: "m",
+						args: []any{"logger", g, "line", i, "x", strings.Repeat("x", 1+i%50)}})
+					continue
+				}
+				buf = fmt.Appendf(buf[:0], "logger=%d line=%d x=%s\n", g, i, strings.Repeat("x", 1+i%50))
 				l.Write(buf)
 			}
 		}()
@@ -40,10 +46,14 @@ func TestLogWriter(t *testing.T) {
 	}
 	next := make([]int, loggers) // the line each logger's next one must be
 	written := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	formatted := regexp.MustCompile(`^time=\S+ level=INFO msg=m (logger=\d+ line=\d+ x=x*)$`)
 	for _, line := range written {
+		if m := formatted.FindStringSubmatch(line); m != nil {
+			line = m[1]
+		}
 		var g, i int
 		if _, err := fmt.Sscanf(line, "logger=%d line=%d", &g, &i); err != nil || g < 0 || g >= loggers ||
-			line != fmt.Sprintf("logger=%d line=%d %s", g, i, strings.Repeat("x", i%50)) {
+			line != fmt.Sprintf("logger=%d line=%d x=%s", g, i, strings.Repeat("x", 1+i%50)) {
 			t.Fatalf("a line that no logger wrote: %q", line)
 		}
 		if i != next[g] {

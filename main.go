@@ -404,18 +404,16 @@ func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *e
 // logLine logs msg with args, as s.log.Log does, less the search for
 // the caller's source line, which the log does not show and which costs
 // a walk of the stack. It logs two lines per connection, every
-// connection: when it can, it formats them itself, byte for byte as
-// slog's TextHandler would (appendTextLine), in a few calls that need
-// no more stack, where slog's handler would grow the stack of net/http's
-// goroutine, a copy of it for every handshake (BENCHMARKS.md,
-// "Handshake").
+// connection: when it can, it leaves them to the logWriter to format,
+// byte for byte as slog's TextHandler would (appendTextLine), so that
+// the goroutine that logs needs no more stack, where formatting them
+// here grew the stack of net/http's goroutine, a copy of it for every
+// handshake (BENCHMARKS.md, "Handshake"). args must not change after the
+// call.
 func (s *server) logLine(level slog.Level, msg string, args ...any) {
-	if s.textLog != nil && s.log.Enabled(context.Background(), level) {
-		var buf [256]byte
-		if line, ok := appendTextLine(buf[:0], time.Now(), level, msg, args); ok {
-			s.textLog.Write(line)
-			return
-		}
+	if s.textLog != nil && textKinds(args) && s.log.Enabled(context.Background(), level) {
+		s.textLog.WriteRecord(logRecord{t: time.Now(), level: level, msg: msg, args: args})
+		return
 	}
 	h := s.log.Handler()
 	if !h.Enabled(context.Background(), level) {
@@ -618,9 +616,13 @@ func allowedHosts(listening net.Addr, extra []string) []string {
 // ---------------------------------------------------------------------------
 
 // maxPendingLog is how much of the log a logWriter holds before its
-// loggers wait for the write: a stderr that blocks (a full pipe, a paused
-// terminal) slows the server rather than filling memory.
-const maxPendingLog = 1 << 20
+// loggers wait for the write, in bytes and in lines to format: a stderr
+// that blocks (a full pipe, a paused terminal) slows the server rather
+// than filling memory.
+const (
+	maxPendingLog     = 1 << 20
+	maxPendingRecords = 1 << 13
+)
 
 // logBatchWindow is how long a line waits for others to share its write:
 // the log lags by no more than this.
@@ -632,16 +634,32 @@ const logBatchWindow = 2 * time.Millisecond
 // more than formatting the line it carries (BENCHMARKS.md, "Handshake"),
 // and the server logs two lines per connection: when thousands of clients
 // connect at once, after a deploy or a network blip, they take a few
-// writes instead of one each. Every line is written, whole and in order;
-// Flush writes those still pending, before the process exits.
+// writes instead of one each. The connections' lines (WriteRecord) are
+// even formatted there, off the goroutine that logs them. Every line is
+// written, whole and in order; Flush writes those still pending, before
+// the process exits.
 type logWriter struct {
 	w       io.Writer
 	wake    chan struct{} // a token while lines are pending for the goroutine
 	writing sync.Mutex    // held while a batch is written: batches go out in order
-	spare   []byte        // the last batch's buffer, for reuse; under writing
+	// The buffers of the last batch, for reuse; under writing.
+	spare        []byte
+	spareRecords []logRecord
+	out          []byte
 
 	mu      sync.Mutex
-	pending []byte
+	pending []byte      // lines formatted
+	records []logRecord // lines to format, each at its place in pending
+}
+
+// A logRecord is a line for a logWriter to format (appendTextLine), at
+// offset at of its pending lines.
+type logRecord struct {
+	at    int
+	t     time.Time
+	level slog.Level
+	msg   string
+	args  []any
 }
 
 func newLogWriter(w io.Writer) *logWriter {
@@ -661,14 +679,32 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.pending = append(l.pending, p...)
 	full := len(l.pending) >= maxPendingLog
 	l.mu.Unlock()
+	return len(p), l.queued(full)
+}
+
+// WriteRecord queues a line to format as appendTextLine does; its args
+// must be of the kinds that appendTextLine writes (textKinds), and must
+// not change after the call.
+func (l *logWriter) WriteRecord(r logRecord) error {
+	l.mu.Lock()
+	r.at = len(l.pending)
+	l.records = append(l.records, r)
+	full := len(l.records) >= maxPendingRecords
+	l.mu.Unlock()
+	return l.queued(full)
+}
+
+// queued sees that what was just queued gets written: now, if too much
+// is pending, or else by the goroutine.
+func (l *logWriter) queued(full bool) error {
 	if full {
-		return len(p), l.Flush()
+		return l.Flush()
 	}
 	select {
 	case l.wake <- struct{}{}:
 	default: // the goroutine is already due to write
 	}
-	return len(p), nil
+	return nil
 }
 
 // Flush writes the pending lines, and returns once they are written.
@@ -676,24 +712,63 @@ func (l *logWriter) Flush() error {
 	l.writing.Lock()
 	defer l.writing.Unlock()
 	l.mu.Lock()
-	batch := l.pending
-	l.pending = l.spare[:0]
+	raw, records := l.pending, l.records
+	l.pending, l.records = l.spare[:0], l.spareRecords[:0]
 	l.mu.Unlock()
-	if len(batch) == 0 {
+	if len(raw) == 0 && len(records) == 0 {
 		return nil
 	}
+	batch := raw
+	if len(records) > 0 {
+		batch = l.out[:0]
+		from := 0
+		for _, r := range records {
+			batch = append(batch, raw[from:r.at]...)
+			batch, _ = appendTextLine(batch, r.t, r.level, r.msg, r.args)
+			from = r.at
+		}
+		batch = append(batch, raw[from:]...)
+		if cap(batch) <= 64<<10 {
+			l.out = batch
+		}
+	}
 	_, err := l.w.Write(batch)
-	if cap(batch) <= 64<<10 { // a burst's buffer goes back to the collector
-		l.spare = batch
+	// A burst's buffers go back to the collector, and so do the records'
+	// values.
+	if cap(raw) <= 64<<10 {
+		l.spare = raw
+	}
+	if cap(records) <= maxPendingRecords/8 {
+		clear(records)
+		l.spareRecords = records
 	}
 	return err
+}
+
+// textKinds reports whether appendTextLine can write args: pairs of a
+// string key and a value that is a string, an int or a time.Duration.
+func textKinds(args []any) bool {
+	if len(args)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(args); i += 2 {
+		if _, ok := args[i].(string); !ok {
+			return false
+		}
+		switch args[i+1].(type) {
+		case string, int, time.Duration:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // appendTextLine appends the line that slog.NewTextHandler(w, nil) writes
 // for a record, and reports true; or reports false if args holds a key
 // that is not a string, or a value that is not a string, an int or a
-// time.Duration, the only kinds logLine is given. TestAppendTextLine
-// compares the two on every kind of string.
+// time.Duration (see textKinds). TestAppendTextLine compares the two on
+// every kind of string.
 func appendTextLine(b []byte, t time.Time, level slog.Level, msg string, args []any) ([]byte, bool) {
 	b = append(b, "time="...)
 	b = appendRFC3339Millis(b, t.Round(0))
