@@ -17,53 +17,107 @@ import (
 // TestLogWriter: the log's writer batches lines (main.go, logWriter), and
 // must write every line whole, each logger's lines in their order, those
 // it formats itself (WriteRecord) among the others, and all of them once
-// Flush returns, as main calls it before the process exits. The loggers reuse their buffer, as slog's handlers do, so a
-// writer that kept it rather than copying would write garbage.
+// Flush returns, as main calls it before the process exits. The loggers
+// reuse their buffer, as slog's handlers do, so a writer that kept it
+// rather than copying would write garbage. The first write waits until
+// every logger has written 300 lines, so that a batch of over 64 KiB and
+// 1,024 records builds up meanwhile: its buffers are dropped, not reused, and
+// the writes after it, as frequent as can be, must still not share a
+// buffer with the lines that keep coming.
 func TestLogWriter(t *testing.T) {
-	var out syncBuffer
-	l := newLogWriter(&out)
-	const loggers, lines = 8, 500
-	var wg sync.WaitGroup
+	out := &gatedWriter{entered: make(chan struct{})}
+	out.gate.Lock()
+	l := newLogWriter(out)
+	// The first batch, one line, waits in the write for the loggers.
+	l.Write([]byte("first\n"))
+	go l.Flush()
+	<-out.entered
+	const loggers, perLogger, early = 8, 3000, 300
+	x := func(i int) string { return strings.Repeat("x", 1+i%200) }
+	var wg, halfway sync.WaitGroup
 	for g := range loggers {
 		wg.Add(1)
+		halfway.Add(1)
 		go func() {
 			defer wg.Done()
 			var buf []byte
-			for i := range lines {
-				if i%3 == 0 { // a line for the writer to format
+			for i := range perLogger {
+				if i == early {
+					halfway.Done()
+				}
+				if i%2 == 0 { // a line for the writer to format
 					l.WriteRecord(logRecord{t: time.Now(), level: slog.LevelInfo, msg: "m",
-						args: []any{"logger", g, "line", i, "x", strings.Repeat("x", 1+i%50)}})
+						args: []any{"logger", g, "line", i, "x", x(i)}})
 					continue
 				}
-				buf = fmt.Appendf(buf[:0], "logger=%d line=%d x=%s\n", g, i, strings.Repeat("x", 1+i%50))
+				buf = fmt.Appendf(buf[:0], "logger=%d line=%d x=%s\n", g, i, x(i))
 				l.Write(buf)
 			}
 		}()
 	}
+	halfway.Wait()
+	out.gate.Unlock()
+	// Flushes as often as can be, as the lines keep coming: the buffers
+	// of each batch are reused by the next but one.
+	stop := make(chan struct{})
+	flushing := make(chan struct{})
+	go func() {
+		defer close(flushing)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				l.Flush()
+			}
+		}
+	}()
 	wg.Wait()
+	close(stop)
+	<-flushing
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	next := make([]int, loggers) // the line each logger's next one must be
-	written := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	written, found := strings.CutPrefix(out.buf.String(), "first\n")
+	if !found {
+		t.Fatalf("the first line is not first: %.100q", written)
+	}
+	lines := strings.Split(strings.TrimSuffix(written, "\n"), "\n")
 	formatted := regexp.MustCompile(`^time=\S+ level=INFO msg=m (logger=\d+ line=\d+ x=x*)$`)
-	for _, line := range written {
+	for _, line := range lines {
 		if m := formatted.FindStringSubmatch(line); m != nil {
 			line = m[1]
 		}
 		var g, i int
 		if _, err := fmt.Sscanf(line, "logger=%d line=%d", &g, &i); err != nil || g < 0 || g >= loggers ||
-			line != fmt.Sprintf("logger=%d line=%d x=%s", g, i, strings.Repeat("x", 1+i%50)) {
-			t.Fatalf("a line that no logger wrote: %q", line)
+			line != fmt.Sprintf("logger=%d line=%d x=%s", g, i, x(i)) {
+			t.Fatalf("a line that no logger wrote: %.100q", line)
 		}
 		if i != next[g] {
 			t.Fatalf("logger %d: line %d came where line %d should have", g, i, next[g])
 		}
 		next[g]++
 	}
-	if len(written) != loggers*lines {
-		t.Fatalf("%d lines written, want %d", len(written), loggers*lines)
+	if len(lines) != loggers*perLogger {
+		t.Fatalf("%d lines written, want %d", len(lines), loggers*perLogger)
 	}
+}
+
+// A gatedWriter writes to buf once gate is unlocked; entered is closed
+// when its first write begins.
+type gatedWriter struct {
+	gate    sync.Mutex
+	buf     syncBuffer
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	w.once.Do(func() { close(w.entered) })
+	w.gate.Lock()
+	defer w.gate.Unlock()
+	return w.buf.Write(p)
 }
 
 // syncBuffer is a bytes.Buffer that may be written and read at once.

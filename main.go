@@ -728,18 +728,21 @@ func (l *logWriter) Flush() error {
 			from = r.at
 		}
 		batch = append(batch, raw[from:]...)
+		l.out = nil
 		if cap(batch) <= 64<<10 {
 			l.out = batch
 		}
 	}
 	_, err := l.w.Write(batch)
-	// A burst's buffers go back to the collector, and so do the records'
-	// values.
+	// This batch's buffers are the next one's, unless a burst made them
+	// large: those go back to the collector. Either way the buffers of the
+	// last batch are in use again, as pending and records.
+	clear(records) // the values logged
+	l.spare, l.spareRecords = nil, nil
 	if cap(raw) <= 64<<10 {
 		l.spare = raw
 	}
 	if cap(records) <= maxPendingRecords/8 {
-		clear(records)
 		l.spareRecords = records
 	}
 	return err
