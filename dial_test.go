@@ -256,6 +256,51 @@ func TestDialResponse(t *testing.T) {
 			sc.expectEOF()
 		})
 	}
+	// C-18: a refusal's body says why (see Refuse); the HandshakeError
+	// quotes its start, at most maxRefusalText bytes, with every byte but
+	// printable ASCII escaped, so that -connect can tell the user why.
+	reasons := []struct {
+		name   string
+		answer string // after the status line
+		want   string // in the reason, exactly
+	}{
+		{name: "a plain reason", answer: "Content-Length: 27\r\n\r\norigin \"x\" is not allowed\r\n",
+			want: `did not switch protocols; it said: origin "x" is not allowed`},
+		{name: "a chunked reason", answer: "Transfer-Encoding: chunked\r\n\r\n6\r\nbusy, \r\n9\r\ntry later\r\n0\r\n\r\n",
+			want: "it said: busy, try later"},
+		{name: "control bytes and UTF-8 escaped", answer: "Content-Length: 12\r\n\r\n\x1b[31mno\x00\\\xe2\x9c\x93",
+			want: `it said: \x1b[31mno\x00\x5c\xe2\x9c\x93`},
+		{name: "a huge body cut", answer: "Content-Length: 100000\r\n\r\n" + strings.Repeat("a", 100000),
+			want: "it said: " + strings.Repeat("a", maxRefusalText) + "..."},
+		{name: "a body without a declared length not waited for", answer: "\r\nnever ends",
+			want: "did not switch protocols"},
+	}
+	for _, tc := range reasons {
+		t.Run("C-18 §4.1 a refusal's reason, "+tc.name, func(t *testing.T) {
+			srv := newFakeServer(t)
+			dialing := dialAsync(testContext(t), srv.url("/"), nil)
+			sc := srv.accept()
+			sc.write([]byte("HTTP/1.1 403 Forbidden\r\n" + tc.answer)) // the connection stays open
+			var he *HandshakeError
+			r := await(t, dialing)
+			if !errors.As(r.err, &he) || !strings.HasSuffix(he.Reason, tc.want) {
+				t.Fatalf("Dial: %v, want a HandshakeError whose reason ends in %q", r.err, tc.want)
+			}
+			if strings.ContainsFunc(he.Error(), func(r rune) bool { return r < ' ' || r > '~' }) {
+				t.Errorf("the error has a byte that is not printable ASCII: %q", he.Error())
+			}
+		})
+	}
+	t.Run("C-18 §4.1 a refusal's reason from Upgrade reaches Dial", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			Upgrade(w, r, &Options{Origins: []string{"https://good.example"}})
+		}))
+		defer srv.Close()
+		_, err := Dial(testContext(t), "ws"+strings.TrimPrefix(srv.URL, "http"), &DialOptions{Origin: "https://evil.example"})
+		if want := `it said: origin "https://evil.example" is not allowed`; err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("Dial: %v, want an error ending in %q", err, want)
+		}
+	})
 	// Answers that conform, if not in the most usual way, and what Dial
 	// makes of their subprotocol.
 	acceptances := []struct {

@@ -32,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"html"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,10 +40,13 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 //go:embed index.html
@@ -94,16 +98,19 @@ func main() {
 		os.Exit(runClient(*connectURL, opts, *linger, os.Stdin, os.Stdout, os.Stderr))
 	}
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logw := newLogWriter(os.Stderr)
+	defer logw.Flush()
+	exit := func(code int) { logw.Flush(); os.Exit(code) } // with every line logged
+	log := slog.New(slog.NewTextHandler(logw, nil))
 	tlsConfig, err := serverTLS.config(log)
 	if err != nil {
 		log.Error("cannot serve TLS", "err", err)
-		os.Exit(2)
+		exit(2)
 	}
 	proxies, err := parseProxies(splitList(*trustedProxies))
 	if err != nil {
 		log.Error("bad -trusted-proxies", "err", err)
-		os.Exit(2)
+		exit(2)
 	}
 	// Listen before saying so: once "listening" is logged, connections are
 	// accepted. With port 0 the line tells which port the system chose. The
@@ -111,7 +118,7 @@ func main() {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
-		os.Exit(1)
+		exit(1)
 	}
 	s := newServer(log, Options{
 		Origins:      splitList(*origins),
@@ -124,6 +131,7 @@ func main() {
 		Compression:  compression,
 	})
 	s.maxConns, s.maxHeaderBytes = *maxConns, *maxHeaderBytes
+	s.textLog = logw // log's handler: slog's text, with no options
 	s.trace = *trace
 	s.proxies = proxies
 	srv := s.httpServer(*handshakeTimeout)
@@ -145,7 +153,7 @@ func main() {
 	log.Info("listening", "url", pageURL(tlsConfig != nil, *addr, ln.Addr()))
 	if err := serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
-		os.Exit(1)
+		exit(1)
 	}
 	<-stopped
 }
@@ -188,9 +196,12 @@ func splitList(s string) []string {
 
 // A server holds the application: its routes, its WebSockets, its log.
 type server struct {
-	log   *slog.Logger
-	opts  Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
-	trace bool    // log each handshake and frame (-trace, frames.go)
+	log *slog.Logger
+	// textLog, if set, is where log's handler writes, a slog.TextHandler
+	// with no options: logLine writes the connections' lines there itself.
+	textLog *logWriter
+	opts    Options // for /echo; /websocket lowers MaxMessage to jsonMaxMessage
+	trace   bool    // log each handshake and frame (-trace, frames.go)
 
 	// proxies are the reverse proxies whose forwarding headers are
 	// believed (-trusted-proxies, proxy.go); nil: none.
@@ -336,7 +347,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		// The limits come first: a request refused here costs no upgrade.
 		if refusal := s.checkLimits(r); refusal != nil {
 			Refuse(w, refusal)
-			s.log.Info("handshake refused", append(who, "path", r.URL.Path, "err", refusal)...)
+			s.logLine(slog.LevelInfo, "handshake refused", append(who, "path", r.URL.Path, "err", refusal)...)
 			return
 		}
 		o := &opts
@@ -352,7 +363,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		}
 		if err != nil {
 			s.release()
-			s.log.Info("handshake refused", append(who, "path", r.URL.Path, "err", err)...)
+			s.logLine(slog.LevelInfo, "handshake refused", append(who, "path", r.URL.Path, "err", err)...)
 			return
 		}
 		if !s.track(c) {
@@ -360,7 +371,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			s.release() // once closed: wait waits for it
 			return
 		}
-		s.log.Info("websocket open", append(who, "path", r.URL.Path)...)
+		s.logLine(slog.LevelInfo, "websocket open", append(who, "path", r.URL.Path)...)
 		// The connection lives on in a goroutine of its own, so that
 		// net/http's goroutine returns and frees what it kept for the request.
 		go s.talk(c, who, r.URL.Path, talk)
@@ -403,7 +414,30 @@ func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *e
 		// The peer was told only "internal error": the log says what.
 		attrs = append(attrs, "err", (*err).Error())
 	}
-	s.log.Log(context.Background(), level, "websocket closed", attrs...)
+	s.logLine(level, "websocket closed", attrs...)
+}
+
+// logLine logs msg with args, as s.log.Log does, less the search for
+// the caller's source line, which the log does not show and which costs
+// a walk of the stack. It logs two lines per connection, every
+// connection: when it can, it leaves them to the logWriter to format,
+// byte for byte as slog's TextHandler would (appendTextLine), so that
+// the goroutine that logs needs no more stack, where formatting them
+// here grew the stack of net/http's goroutine, a copy of it for every
+// handshake (BENCHMARKS.md, "Handshake"). args must not change after the
+// call.
+func (s *server) logLine(level slog.Level, msg string, args ...any) {
+	if s.textLog != nil && textKinds(args) && s.log.Enabled(context.Background(), level) {
+		s.textLog.WriteRecord(logRecord{t: time.Now(), level: level, msg: msg, args: args})
+		return
+	}
+	h := s.log.Handler()
+	if !h.Enabled(context.Background(), level) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.Add(args...)
+	h.Handle(context.Background(), r)
 }
 
 // closeStatus picks the close code and reason for the way a connection's
@@ -591,4 +625,238 @@ func allowedHosts(listening net.Addr, extra []string) []string {
 		hosts = append(hosts, host) // 127.0.0.2, say
 	}
 	return hosts
+}
+
+// ---------------------------------------------------------------------------
+// The log's writer
+// ---------------------------------------------------------------------------
+
+// maxPendingLog is how much of the log a logWriter holds before its
+// loggers wait for the write, in bytes and in lines to format: a stderr
+// that blocks (a full pipe, a paused terminal) slows the server rather
+// than filling memory.
+const (
+	maxPendingLog     = 1 << 20
+	maxPendingRecords = 1 << 13
+)
+
+// logBatchWindow is how long a line waits for others to share its write:
+// the log lags by no more than this.
+const logBatchWindow = 2 * time.Millisecond
+
+// A logWriter writes the log to w from a goroutine of its own. A line
+// costs its logger a copy, and the lines that arrive while a write is
+// under way leave together in the next one. A write system call costs
+// more than formatting the line it carries (BENCHMARKS.md, "Handshake"),
+// and the server logs two lines per connection: when thousands of clients
+// connect at once, after a deploy or a network blip, they take a few
+// writes instead of one each. The connections' lines (WriteRecord) are
+// even formatted there, off the goroutine that logs them. Every line is
+// written, whole and in order; Flush writes those still pending, before
+// the process exits.
+type logWriter struct {
+	w       io.Writer
+	wake    chan struct{} // a token while lines are pending for the goroutine
+	writing sync.Mutex    // held while a batch is written: batches go out in order
+	// The buffers of the last batch, for reuse; under writing.
+	spare        []byte
+	spareRecords []logRecord
+	out          []byte
+
+	mu      sync.Mutex
+	pending []byte      // lines formatted
+	records []logRecord // lines to format, each at its place in pending
+}
+
+// A logRecord is a line for a logWriter to format (appendTextLine), at
+// offset at of its pending lines.
+type logRecord struct {
+	at    int
+	t     time.Time
+	level slog.Level
+	msg   string
+	args  []any
+}
+
+func newLogWriter(w io.Writer) *logWriter {
+	l := &logWriter{w: w, wake: make(chan struct{}, 1)}
+	go func() {
+		for range l.wake {
+			time.Sleep(logBatchWindow) // for the lines that come with this one
+			l.Flush()
+		}
+	}()
+	return l
+}
+
+// Write queues p, a line the handler formatted whole, for the next write.
+func (l *logWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.pending = append(l.pending, p...)
+	full := len(l.pending) >= maxPendingLog
+	l.mu.Unlock()
+	return len(p), l.queued(full)
+}
+
+// WriteRecord queues a line to format as appendTextLine does; its args
+// must be of the kinds that appendTextLine writes (textKinds), and must
+// not change after the call.
+func (l *logWriter) WriteRecord(r logRecord) error {
+	l.mu.Lock()
+	r.at = len(l.pending)
+	l.records = append(l.records, r)
+	full := len(l.records) >= maxPendingRecords
+	l.mu.Unlock()
+	return l.queued(full)
+}
+
+// queued sees that what was just queued gets written: now, if too much
+// is pending, or else by the goroutine.
+func (l *logWriter) queued(full bool) error {
+	if full {
+		return l.Flush()
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default: // the goroutine is already due to write
+	}
+	return nil
+}
+
+// Flush writes the pending lines, and returns once they are written.
+func (l *logWriter) Flush() error {
+	l.writing.Lock()
+	defer l.writing.Unlock()
+	l.mu.Lock()
+	raw, records := l.pending, l.records
+	l.pending, l.records = l.spare[:0], l.spareRecords[:0]
+	l.mu.Unlock()
+	if len(raw) == 0 && len(records) == 0 {
+		return nil
+	}
+	batch := raw
+	if len(records) > 0 {
+		batch = l.out[:0]
+		from := 0
+		for _, r := range records {
+			batch = append(batch, raw[from:r.at]...)
+			batch, _ = appendTextLine(batch, r.t, r.level, r.msg, r.args)
+			from = r.at
+		}
+		batch = append(batch, raw[from:]...)
+		l.out = nil
+		if cap(batch) <= 64<<10 {
+			l.out = batch
+		}
+	}
+	_, err := l.w.Write(batch)
+	// This batch's buffers are the next one's, unless a burst made them
+	// large: those go back to the collector. Either way the buffers of the
+	// last batch are in use again, as pending and records.
+	clear(records) // the values logged
+	l.spare, l.spareRecords = nil, nil
+	if cap(raw) <= 64<<10 {
+		l.spare = raw
+	}
+	if cap(records) <= maxPendingRecords/8 {
+		l.spareRecords = records
+	}
+	return err
+}
+
+// textKinds reports whether appendTextLine can write args: pairs of a
+// string key and a value that is a string, an int or a time.Duration.
+func textKinds(args []any) bool {
+	if len(args)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(args); i += 2 {
+		if _, ok := args[i].(string); !ok {
+			return false
+		}
+		switch args[i+1].(type) {
+		case string, int, time.Duration:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// appendTextLine appends the line that slog.NewTextHandler(w, nil) writes
+// for a record, and reports true; or reports false if args holds a key
+// that is not a string, or a value that is not a string, an int or a
+// time.Duration (see textKinds). TestAppendTextLine compares the two on
+// every kind of string.
+func appendTextLine(b []byte, t time.Time, level slog.Level, msg string, args []any) ([]byte, bool) {
+	b = append(b, "time="...)
+	b = appendRFC3339Millis(b, t.Round(0))
+	b = append(b, " level="...)
+	b = appendTextString(b, level.String())
+	b = append(b, " msg="...)
+	b = appendTextString(b, msg)
+	for i := 0; i+1 < len(args); i += 2 {
+		key, ok := args[i].(string)
+		if !ok {
+			return b, false
+		}
+		b = append(b, ' ')
+		b = appendTextString(b, key)
+		b = append(b, '=')
+		switch v := args[i+1].(type) {
+		case string:
+			b = appendTextString(b, v)
+		case int:
+			b = strconv.AppendInt(b, int64(v), 10)
+		case time.Duration:
+			b = append(b, v.String()...)
+		default:
+			return b, false
+		}
+	}
+	if len(args)%2 != 0 {
+		return b, false
+	}
+	return append(b, '\n'), true
+}
+
+// appendRFC3339Millis is slog's: RFC 3339 with exactly three digits of
+// the second's fraction.
+func appendRFC3339Millis(b []byte, t time.Time) []byte {
+	const prefixLen = len("2006-01-02T15:04:05.000")
+	n := len(b)
+	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10) // a 4th digit, so none is trimmed
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b[:n+prefixLen], b[n+prefixLen+1:]...) // less the 4th digit
+}
+
+// appendTextString appends s as slog's text handler does: quoted (Go
+// syntax) if it is empty, or holds a space, '=', '"', a control
+// character, or a rune that is not valid UTF-8, a space or unprintable.
+func appendTextString(b []byte, s string) []byte {
+	if textNeedsQuoting(s) {
+		return strconv.AppendQuote(b, s)
+	}
+	return append(b, s...)
+}
+
+func textNeedsQuoting(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < ' ' || c == ' ' || c == '=' || c == '"' {
+				return true
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return true
+		}
+		i += size
+	}
+	return false
 }

@@ -34,7 +34,8 @@ const (
 // page must load and open its socket (the origin check sees its own page
 // through X-Forwarded-Host and -Proto), Send and the 200-byte message
 // must be answered, 16 MiB must echo on /echo, and SIGTERM to the server
-// must reach the browser as Close 1001 through the proxy.
+// must reach the browser as Close 1001 through the proxy. An idle
+// WebSocket must outlive proxy_read_timeout (testIdleBehindNginx).
 func TestNginx(t *testing.T) {
 	nginx := findNginx(t)
 	chromium := findBrowser(t)
@@ -115,7 +116,7 @@ func TestNginx(t *testing.T) {
 	})
 
 	t.Run("idle longer than proxy_read_timeout", func(t *testing.T) {
-		t.Skip("TODO(issue 15): needs a ping interval under nginx's proxy_read_timeout whatever -idle-timeout is (ws.go is being reworked); then start the server with -idle-timeout 10m, set proxy_read_timeout lower in a test copy of site.conf's server, and wait past it")
+		testIdleBehindNginx(t, nginx, bin, cert)
 	})
 
 	t.Run("shutdown reaches the browser as 1001", func(t *testing.T) {
@@ -188,6 +189,12 @@ func startNginx(t *testing.T, nginx string, cert testCert, backend string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startNginxConf(t, nginx, cert, backend, conf)
+}
+
+// startNginxConf is startNginx with conf in place of deploy/nginx.conf.
+func startNginxConf(t *testing.T, nginx string, cert testCert, backend string, conf []byte) string {
+	t.Helper()
 	prefix := t.TempDir()
 	for _, dir := range []string{"conf", "logs", "temp"} {
 		if err := os.Mkdir(filepath.Join(prefix, dir), 0o755); err != nil {
@@ -235,6 +242,71 @@ func startNginx(t *testing.T, nginx string, cert testCert, backend string) strin
 		return err == nil
 	})
 	return public
+}
+
+// testIdleBehindNginx: a WebSocket that sends nothing outlives nginx's
+// proxy_read_timeout, because the server's pings (-ping-interval) are
+// bytes from the server, whatever -idle-timeout is. The recipe runs with
+// proxy_read_timeout cut to 1 s, in front of a server with -idle-timeout
+// 10m (whose default interval, 30 s, nginx would not wait for) and
+// -ping-interval 200ms. The client sends nothing but the pongs §5.5.3
+// requires while it waits for 10 pings: the server sends each after 200
+// ms of silence at the least (its timer never fires early), so 2 s have
+// passed, twice the timeout, when the tenth arrives. Then an echo shows
+// the connection still whole, end to end.
+func testIdleBehindNginx(t *testing.T, nginx, bin string, cert testCert) {
+	conf, err := os.ReadFile(nginxConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const readTimeout, wantPings = "proxy_read_timeout 1s;", 10
+	short := strings.Replace(string(conf), "proxy_read_timeout 120s;", readTimeout, 1)
+	if short == string(conf) {
+		t.Fatalf("%s has no \"proxy_read_timeout 120s;\" to shorten", nginxConf)
+	}
+	server := startBinary(t, bin, "-addr", "127.0.0.1:0", "-trusted-proxies", "127.0.0.1",
+		"-idle-timeout", "10m", "-ping-interval", "200ms")
+	public := startNginxConf(t, nginx, cert, server.addr, []byte(short))
+
+	pings := make(chan struct{}, wantPings)
+	countPing := func(f Frame) {
+		if !f.Sent && f.Opcode == OpPing {
+			select {
+			case pings <- struct{}{}:
+			default:
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := Dial(ctx, "wss://"+public+"/echo", &DialOptions{
+		Options:   Options{OnFrame: countPing},
+		TLSConfig: &tls.Config{RootCAs: cert.pool},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(StatusNormal, "")
+	read := make(chan readResult, 1)
+	go func() { // answers the pings meanwhile
+		op, msg, err := c.ReadMessage()
+		read <- readResult{op, msg, err}
+	}()
+	for n := range wantPings {
+		select {
+		case <-pings:
+		case r := <-read:
+			t.Fatalf("after %d pings, behind nginx with %q, the idle connection ended: %v", n, readTimeout, r.err)
+		case <-time.After(testTimeout):
+			t.Fatalf("%d pings in %v, want %d", n, testTimeout, wantPings)
+		}
+	}
+	if err := c.WriteMessage(OpText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if r := await(t, read); r.err != nil || string(r.msg) != "still here" {
+		t.Fatalf("after %d pings: %q, %v; want the echo of \"still here\"", wantPings, r.msg, r.err)
+	}
 }
 
 // stopNginx stops nginx at once (SIGTERM, its fast shutdown), and kills

@@ -432,7 +432,7 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 
 	// The answer's head is bounded, as the server bounds the request's
 	// (§10.4): a server that never ends its headers must not fill memory.
-	// The body of a refusal is never read: the connection closes with it.
+	// Of a refusal's body, only its first bytes are read: they say why.
 	head := &io.LimitedReader{R: nc, N: maxResponseHead}
 	br := bufio.NewReader(head)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
@@ -450,7 +450,7 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	extensions := resp.Header.Values("Sec-WebSocket-Extensions")
 	switch {
 	case resp.StatusCode != http.StatusSwitchingProtocols: // C-18
-		return failed("the server did not switch protocols")
+		return failed("the server did not switch protocols" + refusalText(resp))
 	case !hasToken(resp.Header, "Upgrade", "websocket"): // C-19
 		return failed(`the answer lacks "Upgrade: websocket"`)
 	case !hasToken(resp.Header, "Connection", "Upgrade"): // C-20
@@ -488,6 +488,41 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 		c.useDeflate(deflate)
 	}
 	return c, nil
+}
+
+// maxRefusalText is the most of a refusal's body that a HandshakeError
+// quotes: enough for a reason, such as Refuse sends.
+const maxRefusalText = 512
+
+// refusalText returns "; it said: " and the start of a refusal's body, if
+// its length is declared, so that the user learns why the server refused.
+// A body that ends with the connection is not waited for: a server that
+// keeps the connection open would hold Dial until its deadline. The
+// server's words are untrusted: every byte but printable ASCII is escaped,
+// so that they can neither forge a log line nor drive a terminal.
+func refusalText(resp *http.Response) string {
+	if resp.ContentLength <= 0 && len(resp.TransferEncoding) == 0 {
+		return ""
+	}
+	read, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusalText+1))
+	body := strings.TrimRight(string(read), "\r\n")
+	if len(body) == 0 {
+		return ""
+	}
+	cut := ""
+	if len(body) > maxRefusalText {
+		body, cut = body[:maxRefusalText], "..."
+	}
+	var b strings.Builder
+	b.WriteString("; it said: ")
+	for _, c := range []byte(body) {
+		if c >= ' ' && c <= '~' && c != '\\' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	return b.String() + cut
 }
 
 // The server's side (§4.2) ------------------------------------------------
@@ -732,7 +767,8 @@ func accept(w http.ResponseWriter, key, subprotocol string, deflate *deflateConn
 // acceptKey computes Sec-WebSocket-Accept: base64(SHA-1(key + GUID)), with
 // the key exactly as the client sent it, not decoded (§4.2.2 step 5.4).
 func acceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + acceptGUID))
+	var buf [64]byte // on the stack: a key Upgrade accepts has 24 bytes, the GUID 36
+	sum := sha1.Sum(append(append(buf[:0], key...), acceptGUID...))
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
@@ -740,9 +776,11 @@ func acceptKey(key string) string {
 // case-insensitively (§4.2.1 steps 3 and 4: Firefox sends
 // "Connection: keep-alive, Upgrade").
 func hasToken(h http.Header, name, token string) bool {
-	for _, t := range listTokens(h, name) {
-		if strings.EqualFold(t, token) {
-			return true
+	for _, line := range h.Values(name) {
+		for t := range strings.SplitSeq(line, ",") { // as listTokens, without its slice
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
 		}
 	}
 	return false
