@@ -75,6 +75,7 @@ func main() {
 	// TLS (tls.go): the server's certificate, and whom -connect trusts.
 	serverTLS := addServerTLSFlags(flag.CommandLine)
 	clientTLS := addClientTLSFlags(flag.CommandLine)
+	http2 := flag.Bool("http2", true, "with TLS: offer HTTP/2 (ALPN h2), and WebSockets over it (RFC 8441, extended CONNECT; the process restarts itself with GODEBUG=http2xconnect=1 for it); false: HTTP/1.1 only")
 	trustedProxies := flag.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose Forwarded and X-Forwarded-* headers are believed, e.g. 127.0.0.1,::1 (proxy.go)")
 	flag.Parse()
 
@@ -89,6 +90,10 @@ func main() {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if *http2 && serverTLS.on() && !hasExtendedConnect() {
+		err := reexec(withExtendedConnect(os.Environ())) // returns only if it failed (tls.go)
+		log.Warn("websockets over http/2 are off: start with GODEBUG="+extendedConnect+" to have them", "err", err)
+	}
 	tlsConfig, err := serverTLS.config(log)
 	if err != nil {
 		log.Error("cannot serve TLS", "err", err)
@@ -122,6 +127,7 @@ func main() {
 	srv := s.httpServer(*handshakeTimeout)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	srv.TLSConfig = tlsConfig
+	configureHTTP2(srv, *http2)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -342,6 +348,11 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		if !s.track(c) {
 			c.Close(StatusGoingAway, "server shutting down")
 			s.release() // once closed: wait waits for it
+			return
+		}
+		if c.Proto() == "HTTP/2.0" { // RFC 8441: the stream ends when this handler returns
+			s.log.Info("websocket open", append(who, "path", r.URL.Path, "proto", c.Proto())...)
+			s.talk(c, who, r.URL.Path, talk)
 			return
 		}
 		s.log.Info("websocket open", append(who, "path", r.URL.Path)...)

@@ -315,7 +315,16 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 			return nil, fmt.Errorf("websocket: subprotocols to offer must be distinct tokens, not %q (§4.1 step 10)", p)
 		}
 	}
-	nc, err := dialTransport(ctx, u, opts.TLSConfig)
+	nc, err := dialTransport(ctx, u, offerHTTP2(opts.TLSConfig))
+	if err == nil && negotiatedHTTP2(nc) {
+		// RFC 8441: over HTTP/2 if the server allows extended CONNECT,
+		// and otherwise over a new connection that offers only HTTP/1.1.
+		var c *Conn
+		if c, err = dialHTTP2(ctx, nc, u, opts); !errors.Is(err, errNoExtendedConnect) {
+			return c, err
+		}
+		nc, err = dialTransport(ctx, u, onlyHTTP1(opts.TLSConfig))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -481,6 +490,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 		return nil, refusal
 	}
 	subprotocol := chooseSubprotocol(r, opts.Subprotocols)
+	if r.ProtoMajor == 2 {
+		return acceptStream(w, r, subprotocol, opts) // RFC 8441 (rfc8441.go)
+	}
 	return accept(w, key, subprotocol, opts)
 }
 
@@ -489,6 +501,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	refused := func(status int, reason string) (string, *HandshakeError) {
 		return "", &HandshakeError{Status: status, Reason: reason}
+	}
+	if r.ProtoMajor == 2 {
+		return "", readExtendedConnect(r) // RFC 8441 (rfc8441.go): no key
 	}
 	// Step 1: an HTTP/1.1 or later GET (S-02, S-03). Step 2, the Host
 	// header (S-05), net/http enforces before a handler ever runs.
@@ -511,11 +526,8 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	// version, or none, and often no key; it should learn which version
 	// this server speaks (426, see Refuse) rather than get a plain 400.
 	// Exactly one version line, and it must say 13 (S-10, S-18).
-	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
-	case len(versions) > 1:
-		return refused(http.StatusBadRequest, "Sec-WebSocket-Version appears more than once")
-	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
-		return refused(http.StatusUpgradeRequired, "this server speaks WebSocket version 13")
+	if refusal := checkVersion(r); refusal != nil {
+		return "", refusal
 	}
 	// Step 5: a key that is base64 for 16 bytes, sent once (S-08, S-09,
 	// §11.3.1). Decoding ignores the unused bits of the last character, so
@@ -529,18 +541,35 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key is not base64 for 16 bytes")
 	}
-	// Steps 8 and 9: the offered subprotocols and extensions must follow
-	// their grammar (§4.3, §9.1, S-71), even though this server uses no
-	// extension. Each line is a list of one or more (1#token).
+	return key, checkOffers(r)
+}
+
+// checkVersion is step 6 of §4.2.1: exactly one version line, and it must
+// say 13 (S-10, S-18).
+func checkVersion(r *http.Request) *HandshakeError {
+	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
+	case len(versions) > 1:
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
+	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
+		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "this server speaks WebSocket version 13"}
+	}
+	return nil
+}
+
+// checkOffers is steps 8 and 9 of §4.2.1: the offered subprotocols and
+// extensions must follow their grammar (§4.3, §9.1, S-71), even though
+// this server uses no extension. Each line is a list of one or more
+// (1#token).
+func checkOffers(r *http.Request) *HandshakeError {
 	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
 		if !isTokenList(line) {
-			return refused(http.StatusBadRequest, "Sec-WebSocket-Protocol is not a list of tokens")
+			return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Protocol is not a list of tokens"}
 		}
 	}
 	if !validExtensions(r.Header.Values("Sec-WebSocket-Extensions")) {
-		return refused(http.StatusBadRequest, "Sec-WebSocket-Extensions does not follow the grammar of §9.1")
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Extensions does not follow the grammar of §9.1"}
 	}
-	return key, nil
+	return nil
 }
 
 // CheckHost checks that the Host header names one of hosts, if any are
