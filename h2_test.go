@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +228,410 @@ func TestHTTP2PlainConnect(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "RFC 8441 §4") {
 		t.Errorf("got %s %q, want 400 citing RFC 8441 §4", resp.Status, body)
+	}
+}
+
+// TestHTTP2Traps: what net/http's HTTP/2 server does to a long-lived
+// stream, each handled (rfc8441.go, tls.go).
+func TestHTTP2Traps(t *testing.T) {
+	// H-07: a read deadline that fires ends an HTTP/2 stream for good; the
+	// idle ping is driven by one (timedReader). Two pings in a row, each
+	// answered, and the stream still echoes.
+	t.Run("H-07/idle pings on a stream", func(t *testing.T) {
+		app := startH2App(t, Options{PingInterval: 20 * time.Millisecond, IdleTimeout: testTimeout}, nil)
+		c := newH2Client(t, app.Server).open("/echo")
+		for range 2 {
+			c.expect(ping(""))
+			c.send(pong(""))
+		}
+		c.send(text("still here"))
+		c.expect(text("still here"))
+		c.closeHandshake()
+	})
+	// H-08: ReadTimeout and WriteTimeout bound every stream from its start:
+	// with the handshake's 100 ms, a WebSocket that outlives them (the
+	// ping comes after 300 ms) must not be cut.
+	t.Run("H-08/the server's ReadTimeout and WriteTimeout", func(t *testing.T) {
+		timeouts := func(srv *http.Server) { srv.ReadTimeout, srv.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond }
+		app := startH2App(t, Options{PingInterval: 300 * time.Millisecond, IdleTimeout: testTimeout}, nil, timeouts)
+		c := newH2Client(t, app.Server).open("/echo")
+		c.send(text("before"))
+		c.expect(text("before"))
+		c.expect(ping(""))
+		c.send(pong(""), text("after"))
+		c.expect(text("after"))
+		c.closeHandshake()
+	})
+	// H-12: a stream whose handler does not read keeps its whole window
+	// unread; another stream of the same connection must still get
+	// through. A client of its own, which keeps count of the windows, so
+	// that the test sees the connection's window, not a timeout.
+	t.Run("H-12/a stalled stream does not stall its connection", func(t *testing.T) {
+		release := make(chan struct{})
+		handler := func(s *server) http.Handler {
+			mux := http.NewServeMux()
+			mux.Handle("/echo", s.websocket(s.opts, echo))
+			mux.Handle("/stall", s.websocket(s.opts, func(*Conn) error { <-release; return nil }))
+			return mux
+		}
+		app := startH2App(t, Options{CloseTimeout: 100 * time.Millisecond}, handler)
+		t.Cleanup(func() { close(release) })
+		h := dialRawH2(t, app.Server)
+		h.openWebSocket(1, "/stall")
+		h.expectHeaders(1)
+		h.sendData(1, make([]byte, h.streamWindow)) // all the stream may send: none of it is read
+		h.openWebSocket(3, "/echo")
+		h.expectHeaders(3)
+		var key [4]byte
+		h.sendData(3, encode(text("hello"), key))
+		if got := h.expectData(3); string(got) != "\x81\x05hello" {
+			t.Errorf("stream 3 got % x, want the echo of hello", got)
+		}
+	})
+}
+
+// TestStreamDeadlines: a stream's deadlines are a net.Conn's, not
+// net/http's (H-07): a read that times out leaves the stream usable, and
+// a write deadline resets the stream only when it passes during a write.
+func TestStreamDeadlines(t *testing.T) {
+	t.Run("H-07/a read deadline is not final", func(t *testing.T) {
+		in, out := io.Pipe()
+		s := newStream(in, io.Discard, nil)
+		defer s.Close()
+		s.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if _, err := s.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read: %v, want a deadline exceeded", err)
+		}
+		s.SetReadDeadline(time.Time{})
+		go out.Write([]byte("x"))
+		b := make([]byte, 1)
+		if n, err := s.Read(b); n != 1 || err != nil || b[0] != 'x' {
+			t.Fatalf("Read after the deadline: %d %v, want x", n, err)
+		}
+	})
+	t.Run("H-07/a write past its deadline resets the stream", func(t *testing.T) {
+		in, _ := io.Pipe()
+		stuck, unstick := io.Pipe() // a peer that takes nothing
+		s := newStream(in, unstick, nil)
+		reset := make(chan struct{})
+		s.reset = func() { close(reset); stuck.CloseWithError(net.ErrClosed) }
+		s.SetWriteDeadline(time.Now().Add(time.Millisecond))
+		if _, err := s.Write([]byte("x")); err == nil {
+			t.Fatal("a write that the peer never took returned no error")
+		}
+		<-reset
+	})
+	t.Run("H-07/a passed deadline fails the next write, without a reset", func(t *testing.T) {
+		in, _ := io.Pipe()
+		s := newStream(in, io.Discard, nil)
+		defer s.Close()
+		s.reset = func() { t.Error("reset without a write under way") }
+		s.writeDue.mu.Lock()
+		s.writeDue.at = time.Now().Add(-time.Second) // passed, its timer never armed
+		s.writeDue.mu.Unlock()
+		if _, err := s.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write: %v, want a deadline exceeded", err)
+		}
+		s.SetWriteDeadline(time.Now().Add(time.Hour))
+		if _, err := s.Write([]byte("x")); err != nil {
+			t.Fatalf("Write with a new deadline: %v", err)
+		}
+		s.ended.Store(true) // Close is then not an abort
+	})
+}
+
+// TestHTTP2Ends: each way a stream can end ends its handler, leaves no
+// goroutine behind, and shows on the wire as RFC 8441 §5 says: END_STREAM
+// for a clean close (H-09), RST_STREAM for an abort (H-10).
+func TestHTTP2Ends(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts Options
+		end  func(t *testing.T, c *testClient, h *h2Client)
+	}{
+		{"H-09/the client closes", Options{}, func(t *testing.T, c *testClient, h *h2Client) {
+			c.closeHandshake() // ends with expectEOF: END_STREAM
+		}},
+		{"H-09/the server closes (1003 for binary)", Options{}, func(t *testing.T, c *testClient, h *h2Client) {
+			c.send(binaryFrame([]byte{1}))
+			c.answerClose(StatusUnsupportedData, "this endpoint takes JSON text, not binary")
+		}},
+		{"H-09/the server fails the connection (1002)", Options{}, func(t *testing.T, c *testClient, h *h2Client) {
+			c.send(frame{fin: true, op: 3})
+			c.expectClose(StatusProtocolError)
+		}},
+		{"H-10/the server drops a silent peer: RST_STREAM(INTERNAL_ERROR)", Options{IdleTimeout: 100 * time.Millisecond, PingInterval: 100 * time.Millisecond}, func(t *testing.T, c *testClient, h *h2Client) {
+			if f, err := c.readFrame(); err == nil || !strings.Contains(err.Error(), "INTERNAL_ERROR") {
+				t.Errorf("got %v, %v; want the stream reset with INTERNAL_ERROR", f, err)
+			}
+		}},
+		{"H-10/the client resets the stream", Options{}, func(t *testing.T, c *testClient, h *h2Client) {
+			c.nc.Close() // RST_STREAM(CANCEL)
+		}},
+		{"H-10/the client's connection ends", Options{}, func(t *testing.T, c *testClient, h *h2Client) {
+			h.tc.Close()
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			app := startH2App(t, tt.opts, nil)
+			before := runtime.NumGoroutine()
+			h := newH2Client(t, app.Server)
+			c := h.open("/websocket")
+			c.send(text(pageMessage))
+			c.expectReply(map[string]string{"output": pageReply})
+			tt.end(t, c, h)
+			app.waitHandlers(t)
+			h.tc.Close()
+			eventually(t, "back to the goroutines before the connection", func() bool { return runtime.NumGoroutine() <= before })
+		})
+	}
+}
+
+// TestHTTP2Shutdown: Server.Shutdown waits for the handlers of HTTP/2
+// WebSockets, as they are its own, and each gets a Close with 1001 first
+// (H-13, §7.4.1); two on one connection.
+func TestHTTP2Shutdown(t *testing.T) {
+	app := startH2App(t, Options{}, nil)
+	app.Config.RegisterOnShutdown(app.s.goingAway) // as main does
+	h := newH2Client(t, app.Server)
+	jsonClient, echoClient := h.open("/websocket"), h.open("/echo")
+	jsonClient.send(text(pageMessage))
+	jsonClient.expectReply(map[string]string{"output": pageReply})
+	echoClient.send(text("hello"))
+	echoClient.expect(text("hello"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- app.Config.Shutdown(ctx) }()
+	jsonClient.answerClose(StatusGoingAway, "server shutting down")
+	echoClient.answerClose(StatusGoingAway, "server shutting down")
+	if err := <-shutdown; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	app.waitHandlers(t)
+	var codes []float64
+	for _, e := range app.logs.entries(t) {
+		if e["msg"] == "websocket closed" {
+			codes = append(codes, e["code"].(float64))
+		}
+	}
+	if len(codes) != 2 || codes[0] != 1001 || codes[1] != 1001 {
+		t.Errorf("logged close codes %v, want 1001 twice", codes)
+	}
+}
+
+// TestDialHTTP2: Dial over HTTP/2 (H-11). It depends on net/http's client:
+// that its Transport.TLSNextProto["h2"] gives a RoundTripper that sends
+// a ":protocol" header as the pseudo-header, which these tests pin down.
+func TestDialHTTP2(t *testing.T) {
+	app := startH2App(t, Options{Subprotocols: []string{"chat"}}, nil)
+	roots := app.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	url := "wss://" + app.Listener.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	t.Run("H-11/extended CONNECT to a server that allows it", func(t *testing.T) {
+		verified := 0
+		config := &tls.Config{RootCAs: roots, VerifyConnection: func(tls.ConnectionState) error { verified++; return nil }}
+		c, err := Dial(ctx, url+"/echo", &DialOptions{TLSConfig: config, Options: Options{Subprotocols: []string{"chat"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Proto() != "HTTP/2.0" || c.Subprotocol() != "chat" || verified != 1 {
+			t.Errorf("Proto %s, subprotocol %q, VerifyConnection called %d times; want HTTP/2.0, chat, once", c.Proto(), c.Subprotocol(), verified)
+		}
+		echoOnce(t, c, "over a stream")
+		if err := c.Close(StatusNormal, ""); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		app.waitHandlers(t)
+	})
+	t.Run("H-11/the caller's ALPN choice stands", func(t *testing.T) {
+		c, err := Dial(ctx, url+"/echo", &DialOptions{TLSConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Proto() != "HTTP/1.1" {
+			t.Errorf("Proto %s, want HTTP/1.1", c.Proto())
+		}
+		echoOnce(t, c, "over HTTP/1.1")
+		c.Close(StatusNormal, "")
+	})
+	t.Run("H-05/a refusal over HTTP/2 is a HandshakeError", func(t *testing.T) {
+		_, err := Dial(ctx, url+"/echo", &DialOptions{TLSConfig: &tls.Config{RootCAs: roots}, Origin: "https://evil.example"})
+		var refusal *HandshakeError
+		if !errors.As(err, &refusal) || refusal.Status != http.StatusForbidden {
+			t.Errorf("Dial: %v, want a HandshakeError with 403", err)
+		}
+	})
+	t.Run("H-11/an HTTP/2 server without extended CONNECT gets HTTP/1.1", func(t *testing.T) {
+		s := newServer(slog.New(slog.DiscardHandler), Options{})
+		srv := httptest.NewUnstartedServer(s.routes())
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		h2conns := 0
+		srv.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		// An HTTP/2 server whose SETTINGS do not allow extended CONNECT:
+		// the first frame it sends says so (RFC 8441 §3).
+		srv.Config.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
+			"h2": func(_ *http.Server, tc *tls.Conn, _ http.Handler) {
+				h2conns++
+				tc.Write([]byte{0, 0, 0, 4, 0, 0, 0, 0, 0}) // SETTINGS, empty
+				io.Copy(io.Discard, tc)
+			},
+		}
+		srv.StartTLS()
+		stopAtEnd(t, srv, s)
+		c, err := Dial(ctx, "wss://"+srv.Listener.Addr().String()+"/echo", &DialOptions{TLSConfig: &tls.Config{RootCAs: roots}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Proto() != "HTTP/1.1" || h2conns != 1 {
+			t.Errorf("Proto %s after %d HTTP/2 connections, want HTTP/1.1 after one", c.Proto(), h2conns)
+		}
+		echoOnce(t, c, "after a fallback")
+		c.Close(StatusNormal, "")
+	})
+}
+
+// echoOnce sends msg on c and expects it back.
+func echoOnce(t *testing.T, c *Conn, msg string) {
+	t.Helper()
+	if err := c.WriteMessage(OpText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if op, got, err := c.ReadMessage(); err != nil || op != OpText || string(got) != msg {
+		t.Fatalf("ReadMessage: %v %q %v, want %q", op, got, err, msg)
+	}
+}
+
+// A rawH2 is an HTTP/2 client written out frame by frame (RFC 9113 §4,
+// §6), that keeps count of the flow-control windows the server grants
+// (§5.2): enough to open WebSockets and send DATA within its rights.
+type rawH2 struct {
+	t            testing.TB
+	nc           *tls.Conn
+	br           *bufio.Reader
+	host         string
+	connWindow   int         // what the connection may still send
+	streamWindow int         // the server's SETTINGS_INITIAL_WINDOW_SIZE
+	sent         map[int]int // DATA sent per stream
+}
+
+// The frame types of RFC 9113 §6 that rawH2 uses.
+const (
+	h2Data         = 0x0
+	h2Headers      = 0x1
+	h2Settings     = 0x4
+	h2Ping         = 0x6
+	h2WindowUpdate = 0x8
+)
+
+func dialRawH2(t testing.TB, srv *httptest.Server) *rawH2 {
+	t.Helper()
+	config := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	config.NextProtos = []string{"h2"}
+	nc, err := tls.Dial("tcp", srv.Listener.Addr().String(), config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	h := &rawH2{t: t, nc: nc, br: bufio.NewReader(nc), host: srv.Listener.Addr().String(),
+		connWindow: 65535, streamWindow: 65535, sent: map[int]int{}}
+	nc.SetDeadline(time.Now().Add(testTimeout))
+	io.WriteString(nc, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") // the preface (§3.4)
+	h.writeFrame(h2Settings, 0, 0, nil)
+	return h
+}
+
+func (h *rawH2) writeFrame(typ, flags byte, stream int, payload []byte) {
+	h.t.Helper()
+	head := []byte{byte(len(payload) >> 16), byte(len(payload) >> 8), byte(len(payload)), typ, flags,
+		byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+	if _, err := h.nc.Write(append(head, payload...)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// readFrame reads the next frame that is not about the connection:
+// SETTINGS (acknowledged), WINDOW_UPDATE (counted) and PING are taken
+// care of on the way.
+func (h *rawH2) readFrame() (typ, flags byte, stream int, payload []byte) {
+	h.t.Helper()
+	for {
+		var head [9]byte
+		if _, err := io.ReadFull(h.br, head[:]); err != nil {
+			h.t.Fatalf("reading a frame: %v", err)
+		}
+		payload = make([]byte, int(head[0])<<16|int(head[1])<<8|int(head[2]))
+		if _, err := io.ReadFull(h.br, payload); err != nil {
+			h.t.Fatalf("reading a frame: %v", err)
+		}
+		typ, flags = head[3], head[4]
+		stream = int(head[5]&0x7f)<<24 | int(head[6])<<16 | int(head[7])<<8 | int(head[8])
+		switch {
+		case typ == h2Settings && flags&1 == 0:
+			for p := payload; len(p) >= 6; p = p[6:] {
+				if id := int(p[0])<<8 | int(p[1]); id == 0x4 { // SETTINGS_INITIAL_WINDOW_SIZE
+					h.streamWindow = int(p[2])<<24 | int(p[3])<<16 | int(p[4])<<8 | int(p[5])
+				}
+			}
+			h.writeFrame(h2Settings, 1, 0, nil)
+		case typ == h2WindowUpdate && stream == 0:
+			h.connWindow += int(payload[0]&0x7f)<<24 | int(payload[1])<<16 | int(payload[2])<<8 | int(payload[3])
+		case typ == h2Settings, typ == h2WindowUpdate, typ == h2Ping:
+		default:
+			return typ, flags, stream, payload
+		}
+	}
+}
+
+// openWebSocket sends the extended CONNECT of RFC 8441 §5 on stream, its
+// fields as HPACK literals without indexing (RFC 7541 §6.2.2).
+func (h *rawH2) openWebSocket(stream int, path string) {
+	var block []byte
+	for _, f := range [][2]string{{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+		{":path", path}, {":authority", h.host}, {"sec-websocket-version", "13"}} {
+		block = append(block, 0, byte(len(f[0])))
+		block = append(append(block, f[0]...), byte(len(f[1])))
+		block = append(block, f[1]...)
+	}
+	h.writeFrame(h2Headers, 0x4, stream, block) // END_HEADERS
+}
+
+// expectHeaders reads the answer's HEADERS on stream: a 200, which HPACK
+// sends as entry 8 of its static table (0x88).
+func (h *rawH2) expectHeaders(stream int) {
+	h.t.Helper()
+	typ, _, id, payload := h.readFrame()
+	if typ != h2Headers || id != stream || len(payload) == 0 || payload[0] != 0x88 {
+		h.t.Fatalf("got frame type %d on stream %d (% x), want HEADERS with :status 200 on stream %d", typ, id, payload, stream)
+	}
+}
+
+// sendData sends b on stream in DATA frames of at most 16 KiB, within the
+// windows the server granted: a client may send no more (RFC 9113 §5.2).
+func (h *rawH2) sendData(stream int, b []byte) {
+	h.t.Helper()
+	if len(b) > h.connWindow || h.sent[stream]+len(b) > h.streamWindow {
+		h.t.Fatalf("%d bytes on stream %d: the connection's window has %d, the stream's %d: a stalled stream has used up the connection", len(b), stream, h.connWindow, h.streamWindow-h.sent[stream])
+	}
+	h.connWindow -= len(b)
+	h.sent[stream] += len(b)
+	for len(b) > 0 {
+		n := min(len(b), 16<<10)
+		h.writeFrame(h2Data, 0, stream, b[:n])
+		b = b[n:]
+	}
+}
+
+// expectData reads the next DATA on stream.
+func (h *rawH2) expectData(stream int) []byte {
+	h.t.Helper()
+	for {
+		typ, _, id, payload := h.readFrame()
+		if typ == h2Data && id == stream {
+			return payload
+		}
 	}
 }

@@ -375,9 +375,12 @@ func (d *deadline) stop() { d.timer.Stop() }
 var errNoExtendedConnect = errors.New("websocket: the server does not allow extended CONNECT (RFC 8441 §3)")
 
 // offerHTTP2 returns config for a wss:// connection that offers h2, then
-// http/1.1, through ALPN (RFC 7301), unless the caller chose its own
-// protocols. Clone keeps the rest: RootCAs, VerifyConnection and all.
+// http/1.1, through ALPN (RFC 7301), unless the caller chose protocols of
+// its own. Clone keeps the rest: RootCAs, VerifyConnection and all.
 func offerHTTP2(config *tls.Config) *tls.Config {
+	if config != nil && len(config.NextProtos) > 0 {
+		return config
+	}
 	return withProtocols(config, "h2", "http/1.1")
 }
 
@@ -390,17 +393,9 @@ func withProtocols(config *tls.Config, protos ...string) *tls.Config {
 	if config == nil {
 		config = &tls.Config{}
 	}
-	if len(config.NextProtos) > 0 && !isOurOffer(config.NextProtos) {
-		return config
-	}
 	config = config.Clone()
 	config.NextProtos = protos
 	return config
-}
-
-func isOurOffer(protos []string) bool {
-	s := strings.Join(protos, ",")
-	return s == "h2,http/1.1" || s == "http/1.1"
 }
 
 // negotiatedHTTP2 reports whether nc is a TLS connection on which the
