@@ -176,7 +176,7 @@ func TestHTTP2Handshake(t *testing.T) {
 	t.Run("H-02/the JSON echo on /websocket", func(t *testing.T) {
 		c := h.open("/websocket", "Origin: https://"+h.host)
 		c.send(text(pageMessage))
-		c.expectReply(map[string]string{"output": pageReply})
+		c.expectReply(map[string]string{"output": pageReply, "transport": "HTTP/2.0"})
 		c.closeHandshake()
 	})
 	refusals := []struct {
@@ -386,7 +386,7 @@ func TestHTTP2Ends(t *testing.T) {
 			h := newH2Client(t, app.Server)
 			c := h.open("/websocket")
 			c.send(text(pageMessage))
-			c.expectReply(map[string]string{"output": pageReply})
+			c.expectReply(map[string]string{"output": pageReply, "transport": "HTTP/2.0"})
 			tt.end(t, c, h)
 			app.waitHandlers(t)
 			h.tc.Close()
@@ -404,7 +404,7 @@ func TestHTTP2Shutdown(t *testing.T) {
 	h := newH2Client(t, app.Server)
 	jsonClient, echoClient := h.open("/websocket"), h.open("/echo")
 	jsonClient.send(text(pageMessage))
-	jsonClient.expectReply(map[string]string{"output": pageReply})
+	jsonClient.expectReply(map[string]string{"output": pageReply, "transport": "HTTP/2.0"})
 	echoClient.send(text("hello"))
 	echoClient.expect(text("hello"))
 

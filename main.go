@@ -270,7 +270,7 @@ func jsonEcho(c *Conn, frames *frameRecorder) error {
 		if op == OpBinary {
 			return &ProtocolError{Code: StatusUnsupportedData, Reason: "this endpoint takes JSON text, not binary"}
 		}
-		if err := c.WriteMessage(OpText, answer(msg, frames)); err != nil {
+		if err := c.WriteMessage(OpText, answer(msg, frames, transportOf(c))); err != nil {
 			return err
 		}
 	}
@@ -284,6 +284,18 @@ type reply struct {
 	Error      string           `json:"error,omitempty"`
 	Frames     []inspectedFrame `json:"frames,omitempty"`
 	MoreFrames int              `json:"moreFrames,omitempty"`
+	// Transport is "HTTP/2.0" for a socket on an HTTP/2 stream (RFC
+	// 8441), for the page to say so; absent for one over HTTP/1.1, whose
+	// replies are as they always were.
+	Transport string `json:"transport,omitempty"`
+}
+
+// transportOf is a reply's Transport for c.
+func transportOf(c *Conn) string {
+	if p := c.Proto(); p != "HTTP/1.1" {
+		return p
+	}
+	return ""
 }
 
 // answer builds the reply to one message. The page sends
@@ -291,11 +303,11 @@ type reply struct {
 // value comes back as its JSON text. Either way it is HTML-escaped, so the
 // page can show the answer, whose <br> is markup, and nothing the sender
 // wrote can become markup. The frames read since the last reply go with it.
-func answer(msg []byte, frames *frameRecorder) []byte {
+func answer(msg []byte, frames *frameRecorder, transport string) []byte {
 	seen, more := frames.take()
 	var value any
 	if err := json.Unmarshal(msg, &value); err != nil {
-		return mustJSON(reply{Error: "that is not JSON: " + err.Error(), Frames: seen, MoreFrames: more})
+		return mustJSON(reply{Error: "that is not JSON: " + err.Error(), Frames: seen, MoreFrames: more, Transport: transport})
 	}
 	text := string(msg)
 	if obj, ok := value.(map[string]any); ok {
@@ -303,7 +315,7 @@ func answer(msg []byte, frames *frameRecorder) []byte {
 			text = output
 		}
 	}
-	return mustJSON(reply{Output: "I have received this message from you : " + html.EscapeString(text) + "<br>Glad to be your webserver.", Frames: seen, MoreFrames: more})
+	return mustJSON(reply{Output: "I have received this message from you : " + html.EscapeString(text) + "<br>Glad to be your webserver.", Frames: seen, MoreFrames: more, Transport: transport})
 }
 
 func mustJSON(v any) []byte {
