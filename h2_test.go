@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -643,3 +644,142 @@ func (h *rawH2) expectData(stream int) []byte {
 		}
 	}
 }
+
+// TestAutobahnHTTP2 runs Autobahn's cases of sections 1 to 7, 9 and 10, as
+// the tests of ws_test.go run them over HTTP/1.1, over streams of one
+// HTTP/2 connection: the same Conn serves both bootstraps, and what a
+// stream changes under it (reads in DATA-sized pieces, a flush per write,
+// END_STREAM for the FIN) must change nothing a peer can see.
+func TestAutobahnHTTP2(t *testing.T) {
+	app := startH2App(t, Options{MaxMessage: 16 << 20}, nil)
+	h := newH2Client(t, app.Server)
+	cases := autobahnOverHTTP2()
+	for _, tc := range cases {
+		t.Run(tc.id, func(t *testing.T) {
+			c := h.open("/echo", tc.handshake...)
+			c.t = t
+			for _, x := range tc.steps {
+				switch x.pieces {
+				case oneWrite:
+					c.send(x.send...)
+				case frameWise:
+					for _, f := range x.send {
+						c.send(f)
+					}
+				default:
+					c.sendInPieces(x.pieces, x.send...)
+				}
+				c.expect(x.want...)
+			}
+			if tc.fail == 0 {
+				c.closeHandshake()
+			} else {
+				c.expectClose(tc.fail)
+			}
+		})
+	}
+	t.Logf("%d Autobahn cases over HTTP/2 streams", len(cases))
+}
+
+// autobahnOverHTTP2 is the table of TestAutobahnHTTP2: the cases of
+// ws_test.go's sections, with their ids.
+func autobahnOverHTTP2() []autobahnCase {
+	var cases []autobahnCase
+	echoes := func(id string, pieces int, send ...frame) autobahnCase {
+		var want []frame
+		for _, f := range send {
+			if !f.op.IsControl() {
+				want = append(want, f)
+			}
+		}
+		return autobahnCase{id: id, steps: []exchange{{send: send, pieces: pieces, want: want}}}
+	}
+	fails := func(id string, code StatusCode, send ...frame) autobahnCase {
+		return autobahnCase{id: id, steps: []exchange{{send: send}}, fail: code}
+	}
+	// 1: framing, every length form.
+	for i, kind := range []func(n int) frame{
+		func(n int) frame { return text(strings.Repeat("*", n)) },
+		func(n int) frame { return binaryFrame(bytesOf(0xFE, n)) },
+	} {
+		for j, n := range []int{0, 125, 126, 127, 128, 65535, 65536} {
+			cases = append(cases, echoes(fmt.Sprintf("1.%d.%d %d bytes", i+1, j+1, n), oneWrite, kind(n)))
+		}
+		cases = append(cases, echoes(fmt.Sprintf("1.%d.8 65536 bytes in 997-byte writes", i+1), 997, kind(65536)))
+	}
+	// 2: pings and pongs.
+	longest := strings.Repeat("\xfe", 125)
+	var tenPings, tenPongs []frame
+	for i := range 10 {
+		tenPings = append(tenPings, ping(fmt.Sprintf("payload-%d", i)))
+		tenPongs = append(tenPongs, pong(fmt.Sprintf("payload-%d", i)))
+	}
+	cases = append(cases,
+		autobahnCase{id: "2.1 ping, empty", steps: []exchange{{send: []frame{ping("")}, want: []frame{pong("")}}}},
+		autobahnCase{id: "2.2 ping with text", steps: []exchange{{send: []frame{ping("Hello, world!")}, want: []frame{pong("Hello, world!")}}}},
+		autobahnCase{id: "2.4 ping of 125 bytes", steps: []exchange{{send: []frame{ping(longest)}, want: []frame{pong(longest)}}}},
+		fails("2.5 ping of 126 bytes", StatusProtocolError, ping(longest+"\xfe")),
+		autobahnCase{id: "2.6 ping of 125 bytes in 1-byte writes", steps: []exchange{{send: []frame{ping(longest)}, pieces: 1, want: []frame{pong(longest)}}}},
+		autobahnCase{id: "2.7 unsolicited pong", steps: []exchange{{send: []frame{pong("")}}}},
+		autobahnCase{id: "2.10 10 pings", steps: []exchange{{send: tenPings, want: tenPongs}}},
+		autobahnCase{id: "2.11 10 pings in 1-byte writes", steps: []exchange{{send: tenPings, pieces: 1, want: tenPongs}}},
+	)
+	// 3: reserved bits; 4: reserved opcodes.
+	withRSV := func(f frame, rsv byte) frame { f.rsv = rsv; return f }
+	for rsv := byte(1); rsv <= 7; rsv++ {
+		cases = append(cases, fails(fmt.Sprintf("3.%d RSV=%d", rsv, rsv), StatusProtocolError, text("Hello"), withRSV(text("Hello"), rsv)))
+		cases[len(cases)-1].steps[0].want = []frame{text("Hello")}
+	}
+	for _, op := range []Opcode{3, 4, 5, 6, 7, 11, 12, 13, 14, 15} {
+		section := "4.1"
+		if op > 10 {
+			section = "4.2"
+		}
+		cases = append(cases, fails(fmt.Sprintf("%s reserved opcode %d", section, op), StatusProtocolError, frame{fin: true, op: op}))
+	}
+	// 5: fragmentation.
+	cases = append(cases,
+		fails("5.1 ping in 2 fragments", StatusProtocolError, fragment(true, false, ping("fragment1")), fragment(false, true, text("fragment2"))),
+		autobahnCase{id: "5.3 text in 2 fragments", steps: []exchange{{send: inFragments(OpText, "fragment1", "fragment2"), want: []frame{text("fragment1fragment2")}}}},
+		autobahnCase{id: "5.5 text in 2 fragments, 1-byte writes", steps: []exchange{{send: inFragments(OpText, "fragment1", "fragment2"), pieces: 1, want: []frame{text("fragment1fragment2")}}}},
+		autobahnCase{id: "5.6 text in 2 fragments, ping between", steps: []exchange{{
+			send: []frame{fragment(true, false, text("fragment1")), ping("pong, please"), fragment(false, true, text("fragment2"))},
+			want: []frame{pong("pong, please"), text("fragment1fragment2")}}}},
+		fails("5.9 continuation with nothing to continue", StatusProtocolError, fragment(false, true, text("fragment"))),
+		fails("5.18 text in 2 fragments, both with opcode text", StatusProtocolError, fragment(true, false, text("fragment1")), text("fragment2")),
+	)
+	// 6: UTF-8, every sequence of Autobahn's 6.5 to 6.23.
+	for _, u := range autobahnUTF8Cases() {
+		if u.valid {
+			cases = append(cases, echoes("6 valid "+u.name, oneWrite, text(u.payload)))
+		} else {
+			cases = append(cases, fails("6 invalid "+u.name, StatusInvalidData, text(u.payload)))
+		}
+	}
+	// 7: the closing handshake, and the close codes.
+	cases = append(cases,
+		autobahnCase{id: "7.1.1 echo, then close", steps: []exchange{{send: []frame{text("Hello World!")}, want: []frame{text("Hello World!")}}}},
+		fails("7.1.3 no pong for a ping after close", StatusNormal, closeFrame(StatusNormal, ""), ping("")),
+		fails("7.3.2 a 1-byte close body", StatusProtocolError, frame{fin: true, op: OpClose, payload: []byte("a")}),
+		fails("7.3.4 close 1000 with a reason", StatusNormal, closeFrame(StatusNormal, "Hello World!")),
+		fails("7.5.1 a reason that is not UTF-8", StatusInvalidData, closeFrame(StatusNormal, invalidAtByte12)),
+	)
+	for i, code := range []StatusCode{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 3000, 3999, 4000, 4999} {
+		cases = append(cases, fails(fmt.Sprintf("7.7.%d close code %d", i+1, code), code, closeFrame(code, "")))
+	}
+	for i, code := range []StatusCode{0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999} {
+		cases = append(cases, fails(fmt.Sprintf("7.9.%d close code %d", i+1, code), StatusProtocolError, closeFrame(code, "")))
+	}
+	// 9: large messages; 10: a large message in fragments.
+	for i, size := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+		cases = append(cases,
+			echoes(fmt.Sprintf("9.1.%d text of %d bytes", i+1, size), oneWrite, text(strings.Repeat("BAsd7&jh23", size/10))),
+			echoes(fmt.Sprintf("9.2.%d binary of %d bytes", i+1, size), oneWrite, binaryFrame(pattern(size))))
+	}
+	cases = append(cases, autobahnCase{id: "10.1.1 text of 65536 bytes in 1300-byte fragments", steps: []exchange{{
+		send: fragments(text(strings.Repeat("*", 65536)), 1300), want: []frame{text(strings.Repeat("*", 65536))}}}})
+	return cases
+}
+
+// bytesOf is n bytes of b.
+func bytesOf(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
