@@ -177,9 +177,10 @@ type chunk struct {
 	err error
 }
 
-// pumpBuffer is what the pump reads into: a DATA frame's worth for most
-// frames (16 KiB is HTTP/2's smallest SETTINGS_MAX_FRAME_SIZE).
-const pumpBuffer = 16 << 10
+// pumpBuffer is what the pump reads into: a short message's frame whole,
+// and little for an idle WebSocket to hold (BenchmarkIdleHTTP2); a longer
+// one takes several reads of net/http's buffer, each a copy.
+const pumpBuffer = 4 << 10
 
 func newStream(body io.ReadCloser, out io.Writer, flush func() error) *stream {
 	s := &stream{

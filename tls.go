@@ -389,5 +389,10 @@ func configureHTTP2(srv *http.Server, on bool) {
 		MaxConcurrentStreams:          h2MaxStreams,
 		MaxReceiveBufferPerStream:     h2StreamWindow,
 		MaxReceiveBufferPerConnection: h2MaxStreams * h2StreamWindow, // 2 MiB, under net/http's 4 MiB
+		// HTTP/2's smallest frames (RFC 9113 §4.2): a client sizes the
+		// buffer its request body goes through by them, for as long as
+		// the stream lasts, which for a WebSocket is its whole life: with
+		// net/http's 1 MiB, Go's client holds 512 KiB per WebSocket.
+		MaxReadFrameSize: 16 << 10,
 	}
 }
