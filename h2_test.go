@@ -26,9 +26,12 @@ import (
 
 // TestMain runs the tests in a process that started with
 // GODEBUG=http2xconnect=1, as main does (tls.go): net/http reads it only
-// at start, so the test binary starts itself again with it.
+// at start, so the test binary starts itself again with it, in its own
+// place (the same process id: a signal to stop it, from go test or a
+// timeout, reaches the tests), or, where that cannot be, as a child.
 func TestMain(m *testing.M) {
 	if !hasExtendedConnect() {
+		reexec(withExtendedConnect(os.Environ())) // returns only if it failed
 		cmd := exec.Command(os.Args[0], os.Args[1:]...)
 		cmd.Env = withExtendedConnect(os.Environ())
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -783,3 +786,59 @@ func autobahnOverHTTP2() []autobahnCase {
 
 // bytesOf is n bytes of b.
 func bytesOf(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+
+// TestHTTP2Trace: -trace shows the extended CONNECT as net/http parsed it,
+// method, :protocol and HTTP/2.0, and the 200 (H-05), then the frames, as
+// it shows an upgrade.
+func TestHTTP2Trace(t *testing.T) {
+	app := startH2App(t, Options{}, func(s *server) http.Handler { s.trace = true; return s.routes() })
+	c := newH2Client(t, app.Server).open("/echo")
+	c.send(text("traced"))
+	c.expect(text("traced"))
+	c.closeHandshake()
+	app.waitHandlers(t)
+	var request, response logEntry
+	for _, e := range app.logs.entries(t) {
+		switch e["msg"] {
+		case "handshake request":
+			request = e
+		case "handshake response":
+			response = e
+		}
+	}
+	header, _ := request["header"].(map[string]any)
+	if request["request"] != "CONNECT /echo HTTP/2.0" || header[":protocol"] != "websocket" {
+		t.Errorf("the request traced as %v, want CONNECT /echo HTTP/2.0 with :protocol websocket", request)
+	}
+	if response["status"] != "200 OK" {
+		t.Errorf("the response traced as %v, want 200 OK", response)
+	}
+	if got := strings.Count(app.logs.String(), `"msg":"frame"`); got != 4 {
+		t.Errorf("%d frames traced, want 4 (the text and the Close, each way):\n%s", got, app.logs)
+	}
+}
+
+// TestConnectHTTP2: -connect says which bootstrap it used (H-11): an
+// extended CONNECT to the binary with -tls-dev, which turns RFC 8441 on
+// by itself; with -http2=false, the upgrade.
+func TestConnectHTTP2(t *testing.T) {
+	bin := buildBinary(t)
+	t.Setenv("GODEBUG", "")
+	for _, tt := range []struct{ flag, says string }{
+		{"-http2=true", "opened over HTTP/2: extended CONNECT, :protocol websocket (RFC 8441)"},
+		{"-http2=false", "opened over HTTP/1.1: GET with Upgrade, 101 Switching Protocols (RFC 6455 §4)"},
+	} {
+		t.Run("H-11/"+tt.flag, func(t *testing.T) {
+			p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-tls-dev", tt.flag)
+			_, port, _ := net.SplitHostPort(p.addr)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "-connect", "wss://localhost:"+port+"/echo", "-pin", loggedFingerprints(t, p).spki)
+			cmd.Stdin = strings.NewReader("hello\n")
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), tt.says) || !strings.Contains(string(out), "hello") {
+				t.Errorf("-connect: %v\n%s\nwant %q and the echo", err, out, tt.says)
+			}
+		})
+	}
+}

@@ -141,6 +141,9 @@ func main() {
 		s.wait(shutdown)
 	}()
 
+	if tlsConfig != nil {
+		log.Info("http/2", "offered", *http2, "websockets_over_http2", *http2 && hasExtendedConnect()) // RFC 8441 (tls.go)
+	}
 	log.Info("listening", "url", pageURL(tlsConfig != nil, *addr, ln.Addr()))
 	if err := serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
