@@ -444,6 +444,8 @@ func TestDialHTTP2(t *testing.T) {
 	defer cancel()
 
 	t.Run("H-11/extended CONNECT to a server that allows it", func(t *testing.T) {
+		before := runtime.NumGoroutine()
+		defer eventually(t, "back to the goroutines before Dial", func() bool { return runtime.NumGoroutine() <= before })
 		verified := 0
 		config := &tls.Config{RootCAs: roots, VerifyConnection: func(tls.ConnectionState) error { verified++; return nil }}
 		c, err := Dial(ctx, url+"/echo", &DialOptions{TLSConfig: config, Options: Options{Subprotocols: []string{"chat"}}})
@@ -458,6 +460,20 @@ func TestDialHTTP2(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 		app.waitHandlers(t)
+	})
+	t.Run("H-09/the server closes: Dial reads until END_STREAM", func(t *testing.T) {
+		before := runtime.NumGoroutine()
+		c, err := Dial(ctx, url+"/websocket", &DialOptions{TLSConfig: &tls.Config{RootCAs: roots}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.WriteMessage(OpBinary, []byte{1})
+		var closeErr *CloseError
+		if _, _, err := c.ReadMessage(); !errors.As(err, &closeErr) || closeErr.Code != StatusUnsupportedData {
+			t.Errorf("ReadMessage: %v, want the server's Close 1003", err)
+		}
+		app.waitHandlers(t)
+		eventually(t, "back to the goroutines before Dial", func() bool { return runtime.NumGoroutine() <= before })
 	})
 	t.Run("H-11/the caller's ALPN choice stands", func(t *testing.T) {
 		c, err := Dial(ctx, url+"/echo", &DialOptions{TLSConfig: &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}}})
