@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -856,5 +857,41 @@ func TestConnectHTTP2(t *testing.T) {
 				t.Errorf("-connect: %v\n%s\nwant %q and the echo", err, out, tt.says)
 			}
 		})
+	}
+}
+
+// TestHTTP2ShutdownBinary: the built binary, on SIGTERM, sends 1001 to a
+// WebSocket on an HTTP/2 stream, waits for its handler, and exits 0
+// (H-13), having restarted itself with GODEBUG=http2xconnect=1 (same
+// process id: the signal reaches the server).
+func TestHTTP2ShutdownBinary(t *testing.T) {
+	bin := buildBinary(t)
+	t.Setenv("GODEBUG", "")
+	p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-tls-dev")
+	pins, err := parsePins(loggedFingerprints(t, p).spki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(p.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c, err := Dial(ctx, "wss://localhost:"+port+"/echo", &DialOptions{TLSConfig: &tls.Config{InsecureSkipVerify: true, VerifyConnection: pins.verify}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Proto() != "HTTP/2.0" {
+		t.Fatalf("the WebSocket runs over %s, want HTTP/2.0", c.Proto())
+	}
+	echoOnce(t, c, "before the signal")
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	var closeErr *CloseError
+	if _, _, err := c.ReadMessage(); !errors.As(err, &closeErr) || closeErr.Code != StatusGoingAway {
+		t.Errorf("ReadMessage: %v, want the server's Close 1001", err)
+	}
+	if err := p.wait(t); err != nil {
+		t.Errorf("the server exited with %v, want 0; its log:\n%s", err, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "code=1001") {
+		t.Errorf("the server logged no close with 1001:\n%s", p.stderr)
 	}
 }

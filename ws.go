@@ -296,7 +296,10 @@ type DialOptions struct {
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL: the client's
 // side of the opening handshake (§4.1). It connects (over TLS for wss,
-// §10.6), sends the handshake and checks the server's answer. ctx bounds
+// §10.6), sends the handshake and checks the server's answer. For wss it
+// offers h2 and http/1.1 (unless TLSConfig.NextProtos says otherwise), and
+// over HTTP/2 opens the WebSocket as an extended CONNECT (RFC 8441) if the
+// server allows it; Conn.Proto tells which. ctx bounds
 // all of it, and so does the idle timeout (Options.IdleTimeout), as it
 // bounds every wait on the peer. The Conn it returns is a client's: it
 // masks what it sends.
@@ -474,6 +477,11 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 // connection over from net/http. If the request is not an acceptable
 // WebSocket handshake, Upgrade answers with an HTTP error itself and returns
 // a *HandshakeError.
+//
+// An HTTP/2 request is an extended CONNECT instead (RFC 8441, rfc8441.go):
+// Upgrade answers 200 and the WebSocket runs on the request's stream,
+// which ends when the handler returns: there, the handler must not return
+// before the Conn is closed.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
