@@ -837,20 +837,23 @@ func TestHTTP2Trace(t *testing.T) {
 
 // TestConnectHTTP2: -connect says which bootstrap it used (H-11): an
 // extended CONNECT to the binary with -tls-dev, which turns RFC 8441 on
-// by itself; with -http2=false, the upgrade.
+// by itself; with -http2=false on either end, the upgrade.
 func TestConnectHTTP2(t *testing.T) {
 	bin := buildBinary(t)
 	t.Setenv("GODEBUG", "")
-	for _, tt := range []struct{ flag, says string }{
-		{"-http2=true", "opened over HTTP/2: extended CONNECT, :protocol websocket (RFC 8441)"},
-		{"-http2=false", "opened over HTTP/1.1: GET with Upgrade, 101 Switching Protocols (RFC 6455 §4)"},
+	const overHTTP2 = "opened over HTTP/2: extended CONNECT, :protocol websocket (RFC 8441)"
+	const overHTTP1 = "opened over HTTP/1.1: GET with Upgrade, 101 Switching Protocols (RFC 6455 §4)"
+	for _, tt := range []struct{ server, flag, says string }{
+		{"-http2=true", "-http2=true", overHTTP2},
+		{"-http2=true", "-http2=false", overHTTP1},
+		{"-http2=false", "-http2=true", overHTTP1},
 	} {
-		t.Run("H-11/"+tt.flag, func(t *testing.T) {
-			p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-tls-dev", tt.flag)
+		t.Run("H-11/server "+tt.server+", client "+tt.flag, func(t *testing.T) {
+			p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-tls-dev", tt.server)
 			_, port, _ := net.SplitHostPort(p.addr)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "-connect", "wss://localhost:"+port+"/echo", "-pin", loggedFingerprints(t, p).spki)
+			cmd := exec.CommandContext(ctx, bin, "-connect", "wss://localhost:"+port+"/echo", "-pin", loggedFingerprints(t, p).spki, tt.flag)
 			cmd.Stdin = strings.NewReader("hello\n")
 			out, err := cmd.CombinedOutput()
 			if err != nil || !strings.Contains(string(out), tt.says) || !strings.Contains(string(out), "hello") {

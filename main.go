@@ -12,8 +12,9 @@
 //
 //	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
 //	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...] [-linger 1s]
-//	go run . -tls-dev | -tls-cert FILE -tls-key FILE   (https:// and wss://, tls.go)
-//	go run . -connect wss://HOST/echo [-ca FILE] [-pin SHA256]
+//	go run . -tls-dev | -tls-cert FILE -tls-key FILE [-http2=false]   (https:// and wss://, tls.go;
+//	                WebSockets over HTTP/2 too, RFC 8441, rfc8441.go)
+//	go run . -connect wss://HOST/echo [-ca FILE] [-pin SHA256] [-http2=false]
 //
 // and the limits and timeouts that protect it from slow, broken and hostile
 // peers: -hosts, -max-conns, -max-fragments, -max-header-bytes,
@@ -75,7 +76,7 @@ func main() {
 	// TLS (tls.go): the server's certificate, and whom -connect trusts.
 	serverTLS := addServerTLSFlags(flag.CommandLine)
 	clientTLS := addClientTLSFlags(flag.CommandLine)
-	http2 := flag.Bool("http2", true, "with TLS: offer HTTP/2 (ALPN h2), and WebSockets over it (RFC 8441, extended CONNECT; the process restarts itself with GODEBUG=http2xconnect=1 for it); false: HTTP/1.1 only")
+	http2 := flag.Bool("http2", true, "with TLS: offer HTTP/2 (ALPN h2), and WebSockets over it (RFC 8441, extended CONNECT; the process restarts itself with GODEBUG=http2xconnect=1 for it); false: HTTP/1.1 only, serving and with -connect wss://")
 	trustedProxies := flag.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose Forwarded and X-Forwarded-* headers are believed, e.g. 127.0.0.1,::1 (proxy.go)")
 	flag.Parse()
 
@@ -85,6 +86,9 @@ func main() {
 		if opts.TLSConfig, err = clientTLS.config(); err != nil {
 			fmt.Fprintf(os.Stderr, "wsecho: %v\n", err)
 			os.Exit(2)
+		}
+		if !*http2 {
+			opts.TLSConfig = offerOnlyHTTP1(opts.TLSConfig)
 		}
 		os.Exit(runClient(*connectURL, opts, *linger, os.Stdin, os.Stdout, os.Stderr))
 	}

@@ -379,6 +379,17 @@ const (
 	h2StreamWindow = 64 << 10 // RFC 9113's initial window; the most one stream may have unread
 )
 
+// offerOnlyHTTP1 is config for -connect -http2=false: a wss:// connection
+// that offers http/1.1 alone through ALPN, so that Dial upgrades.
+func offerOnlyHTTP1(config *tls.Config) *tls.Config {
+	if config == nil {
+		config = &tls.Config{}
+	}
+	config = config.Clone()
+	config.NextProtos = []string{"http/1.1"}
+	return config
+}
+
 // configureHTTP2 sets srv up for HTTP/2 over TLS, or, if !on, for
 // HTTP/1.1 alone (-http2=false).
 func configureHTTP2(srv *http.Server, on bool) {
