@@ -241,7 +241,7 @@ func (s *stream) Read(p []byte) (int, error) {
 		case c := <-s.chunks:
 			s.rest, s.readErr = c.b, c.err
 			if s.readErr == nil && len(s.rest) == 0 {
-				s.took <- struct{}{}
+				s.tookAll()
 			}
 		case <-s.readDue.C():
 			return 0, os.ErrDeadlineExceeded // and the stream stays usable
@@ -252,12 +252,17 @@ func (s *stream) Read(p []byte) (int, error) {
 	n := copy(p, s.rest)
 	s.rest = s.rest[n:]
 	if len(s.rest) == 0 && s.readErr == nil {
-		select {
-		case s.took <- struct{}{}:
-		case <-s.closed:
-		}
+		s.tookAll()
 	}
 	return n, nil
+}
+
+// tookAll tells the pump that its chunk is used up, so it reads the next.
+func (s *stream) tookAll() {
+	select {
+	case s.took <- struct{}{}:
+	case <-s.closed:
+	}
 }
 
 // Write sends p and flushes it: a frame goes out as a DATA frame at once,
