@@ -31,9 +31,14 @@ import (
 	"unicode/utf8"
 )
 
-// TestAPI checks what the Go API promises, with handlers that call Upgrade
-// themselves and pass what they see back to the test over a channel.
-func TestAPI(t *testing.T) {
+// The TestAPI... tests check what the Go API promises, with handlers that
+// call Upgrade themselves and pass what they see back to the test over a
+// channel. Each is named TestAPI and the method it checks, so that
+// -run 'TestAPI/S-67' finds a rule wherever it is.
+
+// TestAPIWriteMessage: what WriteMessage refuses to send (S-54), and that
+// two goroutines' messages never interleave (S-42).
+func TestAPIWriteMessage(t *testing.T) {
 	t.Run("S-54 WriteMessage refuses text that is not UTF-8, and sends nothing", func(t *testing.T) {
 		results := make(chan error, 8)
 		srv := newHandlerServer(t, Options{}, func(c *Conn) {
@@ -59,6 +64,51 @@ func TestAPI(t *testing.T) {
 		c.answerClose(StatusNormal, "")
 	})
 
+	// S-42: frames of two messages never interleave. Two goroutines write
+	// at once; the client must read two intact messages, in either order.
+	t.Run("S-42 concurrent writers do not interleave", func(t *testing.T) {
+		big := make([]byte, 1<<20)
+		for i := range big {
+			big[i] = byte(i % 251)
+		}
+		small := []byte("0123456789")
+		results := make(chan error, 2)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); results <- c.WriteMessage(OpBinary, big) }()
+			go func() { defer wg.Done(); results <- c.WriteMessage(OpText, small) }()
+			wg.Wait()
+			c.Close(StatusNormal, "") // returns once the client has answered and closed
+		})
+		c := dial(t, srv, "/")
+		var gotBig, gotSmall bool
+		for range 2 {
+			f, err := c.readMessage()
+			switch {
+			case err != nil:
+				t.Fatalf("reading the two messages: %v", err)
+			case f.op == OpBinary && bytes.Equal(f.payload, big) && !gotBig:
+				gotBig = true
+			case f.op == OpText && bytes.Equal(f.payload, small) && !gotSmall:
+				gotSmall = true
+			default:
+				t.Fatalf("got %v, want the 1 MiB binary and the 10-byte text intact", f)
+			}
+		}
+		for range 2 {
+			if err := await(t, results); err != nil {
+				t.Errorf("WriteMessage: %v", err)
+			}
+		}
+		c.answerClose(StatusNormal, "")
+	})
+}
+
+// TestAPIClose: the arguments Close refuses (S-67), and that nothing is
+// sent after the Close, by WriteMessage or by a second Close (S-30, S-56,
+// S-47).
+func TestAPIClose(t *testing.T) {
 	// S-67 (§7.4.1, §5.5): Close refuses codes a server may not send and
 	// reasons that do not fit, but still closes the connection, with 1011.
 	refused := []struct {
@@ -131,6 +181,59 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	// S-47, S-30: the server's reply to the client's Close is the last
+	// frame it sends, even while another goroutine keeps writing.
+	t.Run("S-47 no data frame follows the Close reply", func(t *testing.T) {
+		results := make(chan error, 2)
+		srv := newHandlerServer(t, Options{}, func(c *Conn) {
+			writer := make(chan error, 1)
+			go func() {
+				msg := repeatTo("w", 16<<10)
+				for {
+					if err := c.WriteMessage(OpText, msg); err != nil {
+						writer <- err
+						return
+					}
+				}
+			}()
+			_, _, err := c.ReadMessage()
+			results <- err
+			results <- <-writer
+		})
+		c := dial(t, srv, "/")
+		c.expect(text(strings.Repeat("w", 16<<10)))
+		c.send(closeFrame(StatusNormal, ""))
+		for {
+			f, err := c.readFrame()
+			if err != nil {
+				t.Fatalf("waiting for the Close reply: %v", err)
+			}
+			if f.op == OpClose {
+				if closeCode(f) != StatusNormal {
+					t.Fatalf("got Close %d, want 1000", closeCode(f))
+				}
+				break
+			}
+			if f.op != OpText {
+				t.Fatalf("got %v before the Close reply", f)
+			}
+		}
+		c.expectEOF()
+		c.nc.Close()
+		var closeErr *CloseError
+		if err := await(t, results); !errors.As(err, &closeErr) || closeErr.Code != StatusNormal {
+			t.Errorf("ReadMessage: got %v, want CloseError 1000", err)
+		}
+		if err := await(t, results); !errors.Is(err, ErrClosed) {
+			t.Errorf("the writer: got %v, want ErrClosed", err)
+		}
+	})
+}
+
+// TestAPIReadMessage: how ReadMessage reports the end of a connection,
+// the peer's Close (S-63) or the server failing it (S-65), and that a
+// failure is logged once (S-64).
+func TestAPIReadMessage(t *testing.T) {
 	// S-63: ReadMessage reports the peer's Close (§7.1.5, §7.1.6): its code
 	// and reason; 1005 for an empty body; 1006 if TCP ended without one.
 	// Every later call reports the same.
@@ -185,94 +288,6 @@ func TestAPI(t *testing.T) {
 			}
 		})
 	}
-
-	// S-42: frames of two messages never interleave. Two goroutines write
-	// at once; the client must read two intact messages, in either order.
-	t.Run("S-42 concurrent writers do not interleave", func(t *testing.T) {
-		big := make([]byte, 1<<20)
-		for i := range big {
-			big[i] = byte(i % 251)
-		}
-		small := []byte("0123456789")
-		results := make(chan error, 2)
-		srv := newHandlerServer(t, Options{}, func(c *Conn) {
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { defer wg.Done(); results <- c.WriteMessage(OpBinary, big) }()
-			go func() { defer wg.Done(); results <- c.WriteMessage(OpText, small) }()
-			wg.Wait()
-			c.Close(StatusNormal, "") // returns once the client has answered and closed
-		})
-		c := dial(t, srv, "/")
-		var gotBig, gotSmall bool
-		for range 2 {
-			f, err := c.readMessage()
-			switch {
-			case err != nil:
-				t.Fatalf("reading the two messages: %v", err)
-			case f.op == OpBinary && bytes.Equal(f.payload, big) && !gotBig:
-				gotBig = true
-			case f.op == OpText && bytes.Equal(f.payload, small) && !gotSmall:
-				gotSmall = true
-			default:
-				t.Fatalf("got %v, want the 1 MiB binary and the 10-byte text intact", f)
-			}
-		}
-		for range 2 {
-			if err := await(t, results); err != nil {
-				t.Errorf("WriteMessage: %v", err)
-			}
-		}
-		c.answerClose(StatusNormal, "")
-	})
-
-	// S-47, S-30: the server's reply to the client's Close is the last
-	// frame it sends, even while another goroutine keeps writing.
-	t.Run("S-47 no data frame follows the Close reply", func(t *testing.T) {
-		results := make(chan error, 2)
-		srv := newHandlerServer(t, Options{}, func(c *Conn) {
-			writer := make(chan error, 1)
-			go func() {
-				msg := repeatTo("w", 16<<10)
-				for {
-					if err := c.WriteMessage(OpText, msg); err != nil {
-						writer <- err
-						return
-					}
-				}
-			}()
-			_, _, err := c.ReadMessage()
-			results <- err
-			results <- <-writer
-		})
-		c := dial(t, srv, "/")
-		c.expect(text(strings.Repeat("w", 16<<10)))
-		c.send(closeFrame(StatusNormal, ""))
-		for {
-			f, err := c.readFrame()
-			if err != nil {
-				t.Fatalf("waiting for the Close reply: %v", err)
-			}
-			if f.op == OpClose {
-				if closeCode(f) != StatusNormal {
-					t.Fatalf("got Close %d, want 1000", closeCode(f))
-				}
-				break
-			}
-			if f.op != OpText {
-				t.Fatalf("got %v before the Close reply", f)
-			}
-		}
-		c.expectEOF()
-		c.nc.Close()
-		var closeErr *CloseError
-		if err := await(t, results); !errors.As(err, &closeErr) || closeErr.Code != StatusNormal {
-			t.Errorf("ReadMessage: got %v, want CloseError 1000", err)
-		}
-		if err := await(t, results); !errors.Is(err, ErrClosed) {
-			t.Errorf("the writer: got %v, want ErrClosed", err)
-		}
-	})
 
 	// S-65, S-64: once the server fails the connection (§7.1.7), it
 	// processes nothing more: the text and the ping that follow the bad
@@ -626,6 +641,7 @@ func tcpPair(tb testing.TB) (client, server net.Conn) {
 // A scriptedConn is a peer that has already sent everything it will ever
 // send: reads come from in, then EOF; writes go to out.
 type scriptedConn struct {
+	nopConn
 	in  *bytes.Reader
 	out bytes.Buffer
 }
@@ -634,17 +650,22 @@ func (c *scriptedConn) Read(p []byte) (int, error) { return c.in.Read(p) }
 
 func (c *scriptedConn) Write(p []byte) (int, error) { return c.out.Write(p) }
 
-func (c *scriptedConn) Close() error { return nil }
+// nopConn is the rest of a net.Conn, for a peer in memory that has only a
+// Read and a Write of its own: closing does nothing, the addresses are
+// empty, and deadlines never come, since nothing it does blocks.
+type nopConn struct{}
 
-func (c *scriptedConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
+func (nopConn) Close() error { return nil }
 
-func (c *scriptedConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+func (nopConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
 
-func (c *scriptedConn) SetDeadline(time.Time) error { return nil }
+func (nopConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
 
-func (c *scriptedConn) SetReadDeadline(time.Time) error { return nil }
+func (nopConn) SetDeadline(time.Time) error { return nil }
 
-func (c *scriptedConn) SetWriteDeadline(time.Time) error { return nil }
+func (nopConn) SetReadDeadline(time.Time) error { return nil }
+
+func (nopConn) SetWriteDeadline(time.Time) error { return nil }
 
 // nopDeadlines lets testClient.readFrame parse a recorded stream.
 type nopDeadlines struct{ net.Conn }
@@ -840,6 +861,7 @@ func BenchmarkHandshake(b *testing.B) {
 // A loopConn is a peer in memory: its reads return frame over and over,
 // and what is written to it is discarded.
 type loopConn struct {
+	nopConn
 	frame []byte
 	off   int
 }
@@ -855,18 +877,6 @@ func (c *loopConn) Read(p []byte) (int, error) {
 }
 
 func (c *loopConn) Write(p []byte) (int, error) { return len(p), nil }
-
-func (c *loopConn) Close() error { return nil }
-
-func (c *loopConn) LocalAddr() net.Addr { return &net.TCPAddr{} }
-
-func (c *loopConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
-
-func (c *loopConn) SetDeadline(time.Time) error { return nil }
-
-func (c *loopConn) SetReadDeadline(time.Time) error { return nil }
-
-func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
 
 // An idle connection holds no read buffer: it borrows one while frames
 // arrive, and gives it back once nothing is left in it, so that ten
@@ -948,37 +958,50 @@ func TestIdleWait(t *testing.T) {
 
 // waitIdle waits until the goroutine that runs in the function named in
 // is blocked on the network in awaitFrame, called from AppendMessage, and
-// fails with its stack if it is blocked anywhere else.
+// fails with its stack if it is blocked anywhere else. Where a goroutine
+// waits, the runtime says only when asked: this polls (poll).
 func waitIdle(t *testing.T, in string) {
 	t.Helper()
-	shape := []string{"(*timedReader).Read(", "(*Conn).awaitFrame(", "(*Conn).AppendMessage("}
-	deadline := time.Now().Add(testTimeout)
-	for buf := make([]byte, 1<<20); ; time.Sleep(time.Millisecond) {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		for _, g := range strings.Split(stacks, "\n\n") {
-			if !strings.Contains(g, in) || strings.Contains(g, "[running]") || strings.Contains(g, "[runnable]") {
-				continue
-			}
-			// Callees come first: after timedReader.Read, only
-			// awaitFrame, and then AppendMessage.
-			var calls []string
-			for _, line := range strings.Split(g, "\n") {
-				if i := strings.Index(line, "(*"); i >= 0 && !strings.HasPrefix(line, "\t") {
-					calls = append(calls, line[i:])
-				}
-			}
-			i := slices.IndexFunc(calls, func(call string) bool { return strings.HasPrefix(call, shape[0]) })
-			if i >= 0 && i+len(shape) <= len(calls) && strings.HasPrefix(calls[i+1], shape[1]) && strings.HasPrefix(calls[i+2], shape[2]) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the idle connection waits elsewhere:\n%s", g)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no goroutine in " + in)
-		}
+	var elsewhere string // the goroutine's stack, blocked elsewhere
+	buf := make([]byte, 1<<20)
+	if poll(func() bool {
+		var idle bool
+		idle, elsewhere = blockedIdle(string(buf[:runtime.Stack(buf, true)]), in)
+		return idle
+	}) {
+		return
 	}
+	if elsewhere == "" {
+		t.Fatal("no goroutine in " + in)
+	}
+	t.Fatalf("the idle connection waits elsewhere:\n%s", elsewhere)
+}
+
+// blockedIdle looks in stacks, the dump of every goroutine, for one that
+// runs in the function named in and is blocked: idle if it waits in
+// timedReader.Read, called by awaitFrame, called by AppendMessage; if not,
+// its stack.
+func blockedIdle(stacks, in string) (idle bool, elsewhere string) {
+	shape := []string{"(*timedReader).Read(", "(*Conn).awaitFrame(", "(*Conn).AppendMessage("}
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if !strings.Contains(g, in) || strings.Contains(g, "[running]") || strings.Contains(g, "[runnable]") {
+			continue
+		}
+		// Callees come first: after timedReader.Read, only awaitFrame,
+		// and then AppendMessage.
+		var calls []string
+		for _, line := range strings.Split(g, "\n") {
+			if i := strings.Index(line, "(*"); i >= 0 && !strings.HasPrefix(line, "\t") {
+				calls = append(calls, line[i:])
+			}
+		}
+		i := slices.IndexFunc(calls, func(call string) bool { return strings.HasPrefix(call, shape[0]) })
+		if i >= 0 && i+len(shape) <= len(calls) && strings.HasPrefix(calls[i+1], shape[1]) && strings.HasPrefix(calls[i+2], shape[2]) {
+			return true, ""
+		}
+		elsewhere = g
+	}
+	return false, elsewhere
 }
 
 // TestReaderPanic: a panic in the reader, a bug in ws.go or in OnFrame,
@@ -1641,7 +1664,8 @@ func BenchmarkIdleConn(b *testing.B) {
 			}
 			clients[i] = nc
 		}
-		waitGoroutines(b, base+conns) // net/http's have ended; the conversations wait
+		// net/http's goroutines have ended; the conversations wait.
+		eventually(b, fmt.Sprintf("down to %d goroutines", base+conns), func() bool { return runtime.NumGoroutine() <= base+conns })
 		after := memInUse()
 		heap += float64(after.HeapAlloc) - float64(before.HeapAlloc)
 		stacks += float64(after.StackInuse) - float64(before.StackInuse)
@@ -1656,17 +1680,6 @@ func BenchmarkIdleConn(b *testing.B) {
 	}
 	b.ReportMetric(heap/float64(b.N*conns), "heap-B/conn")
 	b.ReportMetric(stacks/float64(b.N*conns), "stack-B/conn")
-}
-
-// waitGoroutines waits until at most n goroutines are left.
-func waitGoroutines(t testing.TB, n int) {
-	deadline := time.Now().Add(testTimeout)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines, waited for %d", runtime.NumGoroutine(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // memInUse reads the memory statistics after a collection.

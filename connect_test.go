@@ -1,5 +1,9 @@
 package main
 
+// The terminal client (connect.go, -connect) as a user runs it: the built
+// binary against a fakeServer (rawpeer_test.go) that plays the server by
+// hand. Dial itself, on the wire, is dial_test.go's.
+
 import (
 	"errors"
 	"os"
@@ -30,6 +34,29 @@ func (c *fakeConn) expectSilence(d time.Duration, why string) {
 	}
 }
 
+// lingeringClient runs the terminal client with -linger linger, connected
+// to a fakeServer that has accepted its handshake.
+func lingeringClient(t *testing.T, bin, linger string) (*clientProcess, *fakeConn) {
+	t.Helper()
+	srv := newFakeServer(t)
+	p := startClient(t, bin, "-connect", srv.url("/"), "-linger", linger)
+	sc := srv.accept()
+	sc.accept101()
+	return p, sc
+}
+
+// answerAndExit is the end of a clean conversation, once the client has
+// sent its Close 1000: the server answers, closes TCP first (§7.1.1), and
+// the client exits with status 0.
+func answerAndExit(t *testing.T, sc *fakeConn, p *clientProcess) {
+	t.Helper()
+	sc.send(closeFrame(StatusNormal, ""))
+	sc.closeFirst()
+	if err := p.wait(t); err != nil {
+		t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
+	}
+}
+
 // TestConnectLinger is the terminal client's wait at the end of input
 // (-linger, connect.go), against a scripted server: the replies still on
 // their way are let in before the client closes.
@@ -47,10 +74,7 @@ func TestConnectLinger(t *testing.T) {
 	// client's Close is the answer to it, echoing 1001, not a 1000 of its
 	// own sent at the end of input.
 	t.Run("§5.5.1 no Close while the replies may be on their way", func(t *testing.T) {
-		srv := newFakeServer(t)
-		p := startClient(t, bin, "-connect", srv.url("/"), "-linger", "1h")
-		sc := srv.accept()
-		sc.accept101()
+		p, sc := lingeringClient(t, bin, "1h")
 		p.write("one\ntwo\nthree\n")
 		sc.expect(text("one"), text("two"), text("three"))
 		p.stdin.Close() // the end of input
@@ -73,10 +97,7 @@ func TestConnectLinger(t *testing.T) {
 	// most lingerRounds lingers. Without that bound the client would wait
 	// for as long as the server talks, and this test would time out.
 	t.Run("a server that never falls quiet is closed with 1000", func(t *testing.T) {
-		srv := newFakeServer(t)
-		p := startClient(t, bin, "-connect", srv.url("/"), "-linger", "100ms")
-		sc := srv.accept()
-		sc.accept101()
+		p, sc := lingeringClient(t, bin, "100ms")
 		p.input("")
 		clientFrame := make(chan frame, 1)
 		go func() {
@@ -104,27 +125,16 @@ func TestConnectLinger(t *testing.T) {
 		if f.op != OpClose || closeCode(f) != StatusNormal {
 			t.Fatalf("the client sent %v, want Close 1000", f)
 		}
-		sc.send(closeFrame(StatusNormal, ""))
-		sc.closeFirst()
-		if err := p.wait(t); err != nil {
-			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
-		}
+		answerAndExit(t, sc, p)
 	})
 
 	// -linger 0 closes at the end of input, before any reply.
 	t.Run("-linger 0 closes at the end of input", func(t *testing.T) {
-		srv := newFakeServer(t)
-		p := startClient(t, bin, "-connect", srv.url("/"), "-linger", "0")
-		sc := srv.accept()
-		sc.accept101()
+		p, sc := lingeringClient(t, bin, "0")
 		p.input("one\n")
 		sc.expect(text("one"))
 		sc.expectClose(StatusNormal)
-		sc.send(closeFrame(StatusNormal, ""))
-		sc.closeFirst()
-		if err := p.wait(t); err != nil {
-			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
-		}
+		answerAndExit(t, sc, p)
 		if got := p.stdout.String(); got != "" {
 			t.Errorf("stdout %q, want nothing", got)
 		}
@@ -132,10 +142,7 @@ func TestConnectLinger(t *testing.T) {
 
 	// Ctrl-C during the wait closes at once, as it does at any time.
 	t.Run("SIGINT during the wait closes with 1000", func(t *testing.T) {
-		srv := newFakeServer(t)
-		p := startClient(t, bin, "-connect", srv.url("/"), "-linger", "1h")
-		sc := srv.accept()
-		sc.accept101()
+		p, sc := lingeringClient(t, bin, "1h")
 		p.input("one\n")
 		sc.expect(text("one"))
 		sc.expectSilence(silenceProbe, "the client lingers")
@@ -143,10 +150,6 @@ func TestConnectLinger(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc.expectClose(StatusNormal)
-		sc.send(closeFrame(StatusNormal, ""))
-		sc.closeFirst()
-		if err := p.wait(t); err != nil {
-			t.Errorf("exit: %v, want 0; stderr:\n%s", err, p.stderr)
-		}
+		answerAndExit(t, sc, p)
 	})
 }

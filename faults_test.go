@@ -527,27 +527,6 @@ func heapInuse() uint64 {
 	return m.HeapInuse
 }
 
-// leftOver waits, at most testTimeout, for the goroutine count and the
-// open file descriptors to come back to their baseline, as TestNoLeaks
-// does, and if they do not, says what is left. It runs on the test's
-// own goroutine: a subtest's would count one more.
-func leftOver(baseGoroutines, baseFDs int) string {
-	deadline := time.Now().Add(testTimeout)
-	for {
-		goroutines, fds := runtime.NumGoroutine(), openFDs()
-		if goroutines <= baseGoroutines && fds <= baseFDs {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			stacks := make([]byte, 1<<20)
-			stacks = stacks[:runtime.Stack(stacks, true)]
-			return fmt.Sprintf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
-				testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
-		}
-		<-time.After(time.Millisecond)
-	}
-}
-
 // raiseFDLimit raises this process's limit on open files to at least n,
 // the hard limit too if it is lower and the test may (root), and puts it
 // back when the test ends.

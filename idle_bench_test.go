@@ -55,7 +55,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		if err := clients.Wait(); err != nil {
 			b.Fatal(err)
 		}
-		eventually(b, "every connection given back", func() bool { return app.s.openConns() == 0 })
+		allGivenBack(b, app.s)
 	}
 	perConn := float64(b.N) * idleConns * 1024
 	b.ReportMetric(inUse/perConn, "KiB-in-use/conn")

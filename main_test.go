@@ -6,7 +6,6 @@ package main
 // binary with its flags and signals. ws_test.go tests the protocol.
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -167,27 +166,6 @@ func (app *testApp) waitHandlers(t testing.TB) {
 	if !app.s.wait(ctx) {
 		t.Fatalf("a connection handler was still running after %v", testTimeout)
 	}
-}
-
-// connectAddr is connect for a server that is not an httptest.Server: the
-// built binary.
-func connectAddr(t testing.TB, addr, request string) *testClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return handshakeOver(t, nc, request)
-}
-
-// dialAddr is dial for the built binary.
-func dialAddr(t testing.TB, addr, path string, extra ...string) *testClient {
-	t.Helper()
-	c := connectAddr(t, addr, handshakeRequest(addr, path, extra...))
-	if c.resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: got %s, want 101", c.resp.Status)
-	}
-	return c
 }
 
 // readReply reads one message and decodes it as the JSON echo's reply: an
@@ -1233,17 +1211,48 @@ func startHardenedApp(t testing.TB, h hardening) *testApp {
 	return &testApp{Server: srv, s: s, logs: logs}
 }
 
-// eventually waits, at most testTimeout, until cond holds, checking it
-// every millisecond: for what a test cannot be told of, such as a
-// connection's place given back once its goroutine has ended.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
+// poll is the tests' one poll, and their one sleep: it checks cond every
+// millisecond until cond holds, for at most testTimeout, and reports
+// whether it did. Every other wait is on an event: a channel, a frame, a
+// log line, a WaitGroup (server.wait), the end of a stream. poll is for
+// the few states that announce themselves by no event a test could wait
+// on: how many goroutines are left and where one is blocked (the runtime
+// says only when asked), how many file descriptors are open, whether
+// another process listens yet, and how many places the server holds
+// while its other connections stay open (a place is given back after the
+// connection's last log line). The sleep only paces the checks; no
+// assertion depends on how long anything takes.
+func poll(cond func() bool) bool {
 	deadline := time.Now().Add(testTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("still not %s after %v", what, testTimeout)
+			return false
 		}
-		<-time.After(time.Millisecond)
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// eventually polls (poll) until cond holds, and fails the test if it
+// does not within testTimeout.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	if !poll(cond) {
+		t.Fatalf("still not %s after %v", what, testTimeout)
+	}
+}
+
+// allGivenBack waits for every connection of s to end, on s's WaitGroup
+// and not by polling, and fails the test unless each gave its place back.
+func allGivenBack(t testing.TB, s *server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if !s.wait(ctx) {
+		t.Fatalf("connections still running after %v", testTimeout)
+	}
+	if n := s.openConns(); n != 0 {
+		t.Fatalf("%d places still taken once every connection ended", n)
 	}
 }
 
@@ -1389,7 +1398,7 @@ func TestMaxConns(t *testing.T) {
 	for _, c := range open {
 		c.bye()
 	}
-	eventually(t, "all given back", func() bool { return app.s.openConns() == 0 })
+	allGivenBack(t, app.s)
 
 	line := app.logs.waitFor(t, "a 503 logged", func(line string) bool { return strings.Contains(line, "503 Service Unavailable") })
 	if !strings.Contains(line, "already 3 connections open") {
@@ -1538,18 +1547,6 @@ func checkDropped(t *testing.T, rest []byte) {
 	if len(rest) > 0 && !strings.HasPrefix(string(rest), "HTTP/1.1 400 Bad Request\r\n") {
 		t.Errorf("the server answered %q", rest)
 	}
-}
-
-// rawClient opens a TCP connection to srv for a test that writes its own
-// bytes; it is closed when the test ends.
-func rawClient(t testing.TB, srv *httptest.Server) *testClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
 }
 
 // readAll returns what the server sends until it closes the connection,
@@ -1712,18 +1709,6 @@ func testBinaryHardening(t *testing.T, bin string) {
 	})
 }
 
-// connectRaw opens a TCP connection to addr for a test that writes its own
-// bytes; it is closed when the test ends.
-func connectRaw(t testing.TB, addr string) *testClient {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
-}
-
 // TestNoLeaks opens connections and ends them every way a connection can
 // end, then checks that the server left nothing behind: the goroutine
 // count back at its baseline, and on Linux every file descriptor closed
@@ -1845,20 +1830,27 @@ func TestNoLeaks(t *testing.T) {
 	// Leaks take a moment to show: a goroutine may still be returning,
 	// a descriptor still closing. Wait for the counts to come back, and
 	// show what is left if they do not.
-	deadline := time.Now().Add(testTimeout)
-	for {
-		goroutines, fds := runtime.NumGoroutine(), openFDs()
-		if goroutines <= baseGoroutines && fds <= baseFDs {
-			return
-		}
-		if time.Now().After(deadline) {
-			stacks := make([]byte, 1<<20)
-			stacks = stacks[:runtime.Stack(stacks, true)]
-			t.Fatalf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
-				testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
-		}
-		<-time.After(time.Millisecond)
+	if leaks := leftOver(baseGoroutines, baseFDs); leaks != "" {
+		t.Fatal(leaks)
 	}
+}
+
+// leftOver waits, at most testTimeout, for the goroutine count and the
+// open file descriptors to come back to their baseline, and if they do
+// not, says what is left. It runs on the test's own goroutine: a
+// subtest's would count one more.
+func leftOver(baseGoroutines, baseFDs int) string {
+	var goroutines, fds int
+	if poll(func() bool {
+		goroutines, fds = runtime.NumGoroutine(), openFDs()
+		return goroutines <= baseGoroutines && fds <= baseFDs
+	}) {
+		return ""
+	}
+	stacks := make([]byte, 1<<20)
+	stacks = stacks[:runtime.Stack(stacks, true)]
+	return fmt.Sprintf("after %v: %d goroutines (baseline %d), %d file descriptors (baseline %d): %s\n%s",
+		testTimeout, goroutines, baseGoroutines, fds, baseFDs, listFDs(), stacks)
 }
 
 // openFDs is the number of this process's open file descriptors on Linux,
@@ -1959,5 +1951,5 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections echoed %d messages, %d bytes", conns, conns*messages, bytesEchoed.Load())
-	eventually(t, "every connection given back", func() bool { return app.s.openConns() == 0 })
+	allGivenBack(t, app.s)
 }

@@ -7,17 +7,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -171,56 +162,6 @@ func findNginx(t *testing.T) string {
 	}
 	t.Skip("no nginx on PATH or in /usr/sbin (set WSECHO_NGINX=required to fail instead)")
 	return ""
-}
-
-// A testCert is a throwaway certificate for localhost and 127.0.0.1, in
-// the forms its users want: PEM files for nginx, a pool for Go, and the
-// SHA-256 of its public key for Chromium's
-// --ignore-certificate-errors-spki-list, which trusts this key and no
-// other error.
-type testCert struct {
-	certPEM, keyPEM []byte
-	pool            *x509.CertPool
-	spki            string // base64 of the SHA-256 of SubjectPublicKeyInfo
-}
-
-func newTestCert(t *testing.T) testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return testCert{
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-		pool:    pool,
-		spki:    base64.StdEncoding.EncodeToString(sum[:]),
-	}
 }
 
 // dialTLSAddr opens a TLS connection to addr, trusting cert only.

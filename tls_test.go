@@ -5,20 +5,16 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -486,84 +482,6 @@ func connectFails(t *testing.T, bin, url string, args ...string) string {
 		t.Errorf("stdout %q, want nothing", p.stdout)
 	}
 	return p.stderr.String()
-}
-
-// A testPKI is a CA and a leaf it signed, in memory and in PEM files, as
-// mkcert or a company's CA would make them.
-type testPKI struct {
-	ca, leaf                             *x509.Certificate
-	leafCert                             tls.Certificate
-	caFile, caKeyFile, leafFile, keyFile string
-}
-
-// newTestPKI makes a CA and a leaf for names (DNS names, or IP addresses).
-func newTestPKI(t testing.TB, names ...string) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	pki := &testPKI{
-		caFile: filepath.Join(dir, "ca.pem"), caKeyFile: filepath.Join(dir, "ca-key.pem"),
-		leafFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"),
-	}
-	now := time.Now()
-	caKey, caDER := makeCertificate(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "wsecho test CA"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}, nil, nil)
-	pki.ca, _ = x509.ParseCertificate(caDER)
-	leafTemplate := &x509.Certificate{
-		Subject: pkix.Name{CommonName: "wsecho test server"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, name := range names {
-		if ip := net.ParseIP(name); ip != nil {
-			leafTemplate.IPAddresses = append(leafTemplate.IPAddresses, ip)
-		} else {
-			leafTemplate.DNSNames = append(leafTemplate.DNSNames, name)
-		}
-	}
-	leafKey, leafDER := makeCertificate(t, leafTemplate, pki.ca, caKey)
-	pki.leaf, _ = x509.ParseCertificate(leafDER)
-	pki.leafCert = tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey, Leaf: pki.leaf}
-	writePEM(t, pki.caFile, "CERTIFICATE", caDER)
-	writePEM(t, pki.leafFile, "CERTIFICATE", leafDER)
-	writePEM(t, pki.keyFile, "PRIVATE KEY", marshalKey(t, leafKey))
-	writePEM(t, pki.caKeyFile, "PRIVATE KEY", marshalKey(t, caKey))
-	return pki
-}
-
-// makeCertificate makes a key and a certificate for it from template,
-// signed by parent's key, or self-signed if parent is nil.
-func makeCertificate(t testing.TB, template, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	template.SerialNumber = big.NewInt(time.Now().UnixNano())
-	if parent == nil {
-		parent, parentKey = template, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, der
-}
-
-func marshalKey(t testing.TB, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func writePEM(t testing.TB, file, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // newServerWithCertificate is the application on a loopback port over

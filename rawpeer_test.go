@@ -1,10 +1,12 @@
 package main
 
-// The test instrument: a raw WebSocket client that can send any frame,
-// valid or not, in one write or in pieces, and read the server's frames
-// byte for byte. The conformance tests in ws_test.go drive the real server
-// (newTestServer) through real loopback connections with it. At the end,
-// its mirror image, a raw server (fakeServer), tests Dial's client.
+// The raw peers, the test instrument: not a test of the client, but the
+// two ends the tests play by hand. testClient is a raw WebSocket client
+// that can send any frame, valid or not, in one write or in pieces, and
+// read the server's frames byte for byte; the conformance tests in
+// ws_test.go drive the real server (newTestServer) through real loopback
+// connections with it. At the end, its mirror image, a raw server
+// (fakeServer), plays the server for Dial's tests.
 
 import (
 	"bufio"
@@ -187,11 +189,16 @@ func handshakeRequest(host, path string, extra ...string) string {
 // the response head. The connection is closed when the test ends.
 func connect(t testing.TB, srv *httptest.Server, request string) *testClient {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), testTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return handshakeOver(t, nc, request)
+	return connectAddr(t, srv.Listener.Addr().String(), request)
+}
+
+// connectAddr is connect for a server that is not an httptest.Server: the
+// built binary.
+func connectAddr(t testing.TB, addr, request string) *testClient {
+	t.Helper()
+	c := connectRaw(t, addr)
+	c.handshake(request)
+	return c
 }
 
 // dialTLS is dial over TLS, trusting the test server's certificate.
@@ -208,27 +215,63 @@ func dialTLS(t testing.TB, srv *httptest.Server, path string) *testClient {
 // handshakeOver writes request on nc and reads the response head.
 func handshakeOver(t testing.TB, nc net.Conn, request string) *testClient {
 	t.Helper()
-	t.Cleanup(func() { nc.Close() })
-	c := &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
+	c := rawOver(t, nc)
+	c.handshake(request)
+	return c
+}
+
+// handshake writes request as it is and reads the response head.
+func (c *testClient) handshake(request string) {
+	c.t.Helper()
 	c.write([]byte(request))
-	nc.SetReadDeadline(time.Now().Add(testTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(testTimeout))
 	var err error
 	if c.resp, err = http.ReadResponse(c.br, nil); err != nil {
-		t.Fatalf("reading the handshake response: %v", err)
+		c.t.Fatalf("reading the handshake response: %v", err)
 	}
-	return c
 }
 
 // dial performs a valid handshake on path and fails the test unless the
 // server accepts it with 101.
 func dial(t testing.TB, srv *httptest.Server, path string, extra ...string) *testClient {
 	t.Helper()
-	c := connect(t, srv, handshakeRequest(srv.Listener.Addr().String(), path, extra...))
+	return dialAddr(t, srv.Listener.Addr().String(), path, extra...)
+}
+
+// dialAddr is dial for a server that is not an httptest.Server: the built
+// binary.
+func dialAddr(t testing.TB, addr, path string, extra ...string) *testClient {
+	t.Helper()
+	c := connectAddr(t, addr, handshakeRequest(addr, path, extra...))
 	if c.resp.StatusCode != http.StatusSwitchingProtocols {
 		body, _ := io.ReadAll(c.resp.Body)
 		t.Fatalf("handshake: got %s (%s), want 101", c.resp.Status, bytes.TrimSpace(body))
 	}
 	return c
+}
+
+// rawClient opens a TCP connection to srv for a test that writes its own
+// bytes, handshake included; it is closed when the test ends.
+func rawClient(t testing.TB, srv *httptest.Server) *testClient {
+	t.Helper()
+	return connectRaw(t, srv.Listener.Addr().String())
+}
+
+// connectRaw is rawClient for a server that is not an httptest.Server.
+func connectRaw(t testing.TB, addr string) *testClient {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rawOver(t, nc)
+}
+
+// rawOver is a testClient on nc, which is closed when the test ends.
+func rawOver(t testing.TB, nc net.Conn) *testClient {
+	t.Helper()
+	t.Cleanup(func() { nc.Close() })
+	return &testClient{t: t, nc: nc, br: bufio.NewReader(nc)}
 }
 
 // write sends b in one write.
