@@ -94,7 +94,7 @@ func main() {
 	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if *http2 && serverTLS.on() && !hasExtendedConnect() {
+	if *http2 && serverTLS.on() && !extendedConnectChosen() {
 		err := reexec(withExtendedConnect(os.Environ())) // returns only if it failed (tls.go)
 		log.Warn("websockets over http/2 are off: start with GODEBUG="+extendedConnect+" to have them", "err", err)
 	}

@@ -334,7 +334,7 @@ func trustHint(err error) string {
 // stream error. net/http reads it once, from the environment, when the
 // process starts: neither //go:debug nor go.mod can set it (it is not a
 // registered setting), and os.Setenv in main comes too late. So main
-// starts itself again with it set (reexec), once net/http has a
+// starts itself again with it set (reexec). Once net/http has a
 // per-server switch for it, this goes.
 const extendedConnect = "http2xconnect=1"
 
@@ -347,6 +347,13 @@ func hasExtendedConnect() bool {
 		}
 	}
 	return false
+}
+
+// extendedConnectChosen reports whether GODEBUG says anything of
+// http2xconnect: then it is the user's choice (=0 turns it off), and main
+// leaves it as it is.
+func extendedConnectChosen() bool {
+	return strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=")
 }
 
 // withExtendedConnect returns env with extendedConnect added to its
