@@ -840,16 +840,22 @@ func TestHTTP2Trace(t *testing.T) {
 // by itself; with -http2=false on either end, the upgrade.
 func TestConnectHTTP2(t *testing.T) {
 	bin := buildBinary(t)
-	t.Setenv("GODEBUG", "")
 	const overHTTP2 = "opened over HTTP/2: extended CONNECT, :protocol websocket (RFC 8441)"
 	const overHTTP1 = "opened over HTTP/1.1: GET with Upgrade, 101 Switching Protocols (RFC 6455 §4)"
-	for _, tt := range []struct{ server, flag, says string }{
-		{"-http2=true", "-http2=true", overHTTP2},
-		{"-http2=true", "-http2=false", overHTTP1},
-		{"-http2=false", "-http2=true", overHTTP1},
+	for _, tt := range []struct{ godebug, server, flag, says string }{
+		{"", "-http2=true", "-http2=true", overHTTP2},
+		{"", "-http2=true", "-http2=false", overHTTP1},
+		{"", "-http2=false", "-http2=true", overHTTP1},
+		// The user's GODEBUG stands: an HTTP/2 server that does not allow
+		// extended CONNECT, and Dial falls back to HTTP/1.1.
+		{"http2xconnect=0", "-http2=true", "-http2=true", overHTTP1},
 	} {
-		t.Run("H-11/server "+tt.server+", client "+tt.flag, func(t *testing.T) {
+		t.Run("H-11/GODEBUG="+tt.godebug+" server "+tt.server+", client "+tt.flag, func(t *testing.T) {
+			t.Setenv("GODEBUG", tt.godebug)
 			p := startBinary(t, bin, "-addr", "127.0.0.1:0", "-tls-dev", tt.server)
+			if on := tt.godebug == ""; tt.server == "-http2=true" && !strings.Contains(p.stderr.String(), fmt.Sprint("websockets_over_http2=", on)) {
+				t.Errorf("the server's log does not say websockets_over_http2=%v:\n%s", on, p.stderr)
+			}
 			_, port, _ := net.SplitHostPort(p.addr)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
