@@ -1,9 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -95,4 +104,90 @@ func dialBench(b *testing.B, app *testApp, alpn []string, proto string) *Conn {
 		b.Fatalf("the WebSocket runs over %s, want %s", c.Proto(), proto)
 	}
 	return c
+}
+
+// BenchmarkIdleHTTP2Server is BenchmarkIdleHTTP2 for the server's side
+// alone, its clients in a child process (TestIdleH2Clients), and with
+// HTTP/2 used as a browser uses it: idleH2Streams WebSockets as streams
+// of connections that carry h2MaxStreams each. It reports the server's
+// heap and stacks in use per WebSocket, against as many HTTP/1.1 ones.
+//
+//	go test -run '^$' -bench BenchmarkIdleHTTP2Server -benchtime 1x .
+func BenchmarkIdleHTTP2Server(b *testing.B) {
+	for _, proto := range []string{"http/1.1", "h2"} {
+		b.Run(proto, func(b *testing.B) {
+			app := startH2App(b, Options{IdleTimeout: time.Hour}, nil)
+			var inUse float64
+			for b.Loop() {
+				before := memoryNow()
+				clients := exec.Command(os.Args[0], "-test.run", "^TestIdleH2Clients$")
+				clients.Env = append(os.Environ(), "WSECHO_IDLE_H2="+proto+" "+app.Listener.Addr().String()+" "+
+					base64.StdEncoding.EncodeToString(app.Certificate().Raw))
+				clients.Stderr = os.Stderr
+				hold, _ := clients.StdinPipe()
+				out, _ := clients.StdoutPipe()
+				if err := clients.Start(); err != nil {
+					b.Fatal(err)
+				}
+				line, _ := bufio.NewReader(out).ReadString('\n')
+				if !strings.HasPrefix(line, "open") {
+					hold.Close()
+					clients.Wait()
+					b.Fatalf("the clients said %q, want \"open\"", line)
+				}
+				eventually(b, "all open on the server", func() bool { return app.s.openConns() == idleH2Streams })
+				after := memoryNow()
+				inUse += float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
+				hold.Close()
+				clients.Wait()
+				eventually(b, "every WebSocket given back", func() bool { return app.s.openConns() == 0 })
+			}
+			b.ReportMetric(inUse/float64(b.N)/idleH2Streams/1024, "KiB-in-use/conn")
+		})
+	}
+}
+
+// idleH2Streams is how many WebSockets BenchmarkIdleHTTP2Server holds.
+const idleH2Streams = 20 * h2MaxStreams
+
+// TestIdleH2Clients is BenchmarkIdleHTTP2Server's child process: it opens
+// idleH2Streams WebSockets to the server WSECHO_IDLE_H2 names ("h2" or
+// "http/1.1", the address, the certificate in base64), says "open", and
+// holds them until its standard input ends. Run alone, it skips.
+func TestIdleH2Clients(t *testing.T) {
+	args := strings.Fields(os.Getenv("WSECHO_IDLE_H2"))
+	if len(args) != 3 {
+		t.Skip("the child process of BenchmarkIdleHTTP2Server")
+	}
+	der, _ := base64.StdEncoding.DecodeString(args[2])
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	config := &tls.Config{RootCAs: roots}
+	var held []*Conn
+	if args[0] == "h2" {
+		for range idleH2Streams / h2MaxStreams {
+			h := newH2ClientTo(t, args[1], config)
+			for range h2MaxStreams {
+				h.open("/echo")
+			}
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		config.NextProtos = []string{"http/1.1"}
+		for range idleH2Streams {
+			c, err := Dial(ctx, "wss://"+args[1]+"/echo", &DialOptions{TLSConfig: config, Options: Options{IdleTimeout: time.Hour}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c) // a connection no longer referenced is closed by the collector
+		}
+	}
+	fmt.Println("open")
+	io.Copy(io.Discard, os.Stdin)
+	runtime.KeepAlive(held)
 }

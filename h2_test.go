@@ -74,9 +74,15 @@ type h2Client struct {
 
 func newH2Client(t testing.TB, srv *httptest.Server) *h2Client {
 	t.Helper()
-	config := srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	return newH2ClientTo(t, srv.Listener.Addr().String(), srv.Client().Transport.(*http.Transport).TLSClientConfig)
+}
+
+// newH2ClientTo is newH2Client for the server at addr, trusted by config.
+func newH2ClientTo(t testing.TB, addr string, config *tls.Config) *h2Client {
+	t.Helper()
+	config = config.Clone()
 	config.NextProtos = []string{"h2"}
-	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: testTimeout}, "tcp", srv.Listener.Addr().String(), config)
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: testTimeout}, "tcp", addr, config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +92,7 @@ func newH2Client(t testing.TB, srv *httptest.Server) *h2Client {
 	}
 	tr := &http.Transport{ForceAttemptHTTP2: true, DisableCompression: true}
 	tr.CloseIdleConnections()
-	host := srv.Listener.Addr().String()
+	host := addr
 	return &h2Client{t: t, rt: tr.TLSNextProto["h2"](host, tc), tc: tc, host: host}
 }
 
