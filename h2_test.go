@@ -112,6 +112,10 @@ func (h *h2Client) request(method, protocol, path string, extra ...string) (*htt
 	}
 	for _, line := range extra {
 		name, value, _ := strings.Cut(line, ":")
+		if name == "Host" {
+			req.Host = strings.TrimSpace(value) // :authority
+			continue
+		}
 		req.Header.Add(name, strings.TrimSpace(value))
 	}
 	timer := time.AfterFunc(testTimeout, cancel)
@@ -220,6 +224,19 @@ func TestHTTP2Handshake(t *testing.T) {
 	if got := app.logs.String(); !strings.Contains(got, `"proto":"HTTP/2.0"`) {
 		t.Errorf("the log never says a WebSocket ran over HTTP/2:\n%s", got)
 	}
+}
+
+// TestHTTP2Hosts: the DNS-rebinding guard (§4.2.1 step 2, Options.Hosts)
+// reads :authority over HTTP/2 as it reads Host over HTTP/1.1 (H-02).
+func TestHTTP2Hosts(t *testing.T) {
+	app := startH2App(t, Options{Hosts: []string{"127.0.0.1"}}, nil)
+	h := newH2Client(t, app.Server)
+	_, port, _ := net.SplitHostPort(h.host)
+	resp, c := h.request(http.MethodConnect, "websocket", "/echo", "Sec-WebSocket-Version: 13", "Host: evil.example:"+port)
+	if c != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a foreign :authority got %s, want 403", resp.Status)
+	}
+	h.open("/echo").closeHandshake() // its own name passes
 }
 
 // TestHTTP2PlainConnect: a CONNECT without :protocol is a tunnel request
