@@ -80,6 +80,7 @@ func runClient(url string, opts DialOptions, linger time.Duration, stdin io.Read
 		url += " (permessage-deflate)"
 	}
 	fmt.Fprintf(stderr, "connected to %s: each line is sent as a text message; Ctrl-D or Ctrl-C closes\n", url)
+	fmt.Fprintf(stderr, "opened %s\n", bootstrap(c))
 
 	// One goroutine prints what the server sends, until the connection
 	// ends; its last error says how it ended. It tells received of every
@@ -252,4 +253,13 @@ func printable(text []byte) string {
 		}
 	}
 	return b.String()
+}
+
+// bootstrap says how the WebSocket was opened: by the upgrade of RFC 6455
+// §4, or by an extended CONNECT on an HTTP/2 stream (RFC 8441).
+func bootstrap(c *Conn) string {
+	if c.Proto() == "HTTP/2.0" {
+		return "over HTTP/2: extended CONNECT, :protocol websocket (RFC 8441)"
+	}
+	return "over HTTP/1.1: GET with Upgrade, 101 Switching Protocols (RFC 6455 §4)"
 }

@@ -12,8 +12,9 @@
 //
 //	go run . [-addr localhost:5000] [-origins https://app.example,...] [-max-message 16777216] [-trace]
 //	go run . -connect ws://localhost:5000/echo [-origin http://localhost:5000] [-subprotocols chat,...] [-linger 1s]
-//	go run . -tls-dev | -tls-cert FILE -tls-key FILE   (https:// and wss://, tls.go)
-//	go run . -connect wss://HOST/echo [-ca FILE] [-pin SHA256]
+//	go run . -tls-dev | -tls-cert FILE -tls-key FILE [-http2=false]   (https:// and wss://, tls.go;
+//	                WebSockets over HTTP/2 too, RFC 8441, rfc8441.go)
+//	go run . -connect wss://HOST/echo [-ca FILE] [-pin SHA256] [-http2=false]
 //
 // and the limits and timeouts that protect it from slow, broken and hostile
 // peers: -hosts, -max-conns, -max-fragments, -max-header-bytes,
@@ -84,6 +85,7 @@ func main() {
 	deflate := flag.Bool("deflate", true, "compress messages with permessage-deflate (RFC 7692) when the peer agrees: accepted on /echo and /websocket, offered by -connect")
 	deflateTakeover := flag.Bool("deflate-takeover", false, "with -deflate: allow context takeover (RFC 7692 §7.1.1), which compresses similar messages better but keeps a compressor per connection and mixes secrets with attacker-chosen text (§8)")
 	deflateThreshold := flag.Int("deflate-threshold", 512, "with -deflate: messages shorter than this many bytes go uncompressed")
+	http2 := flag.Bool("http2", true, "with TLS: offer HTTP/2 (ALPN h2), and WebSockets over it (RFC 8441, extended CONNECT; the process restarts itself with GODEBUG=http2xconnect=1 for it); false: HTTP/1.1 only, serving and with -connect wss://")
 	trustedProxies := flag.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose Forwarded and X-Forwarded-* headers are believed, e.g. 127.0.0.1,::1 (proxy.go)")
 	flag.Parse()
 	compression := compressionOptions(*deflate, *deflateTakeover, *deflateThreshold)
@@ -95,6 +97,9 @@ func main() {
 			fmt.Fprintf(os.Stderr, "wsecho: %v\n", err)
 			os.Exit(2)
 		}
+		if !*http2 {
+			opts.TLSConfig = offerOnlyHTTP1(opts.TLSConfig)
+		}
 		os.Exit(runClient(*connectURL, opts, *linger, os.Stdin, os.Stdout, os.Stderr))
 	}
 
@@ -102,6 +107,10 @@ func main() {
 	defer logw.Flush()
 	exit := func(code int) { logw.Flush(); os.Exit(code) } // with every line logged
 	log := slog.New(slog.NewTextHandler(logw, nil))
+	if *http2 && serverTLS.on() && !extendedConnectChosen() {
+		err := reexec(withExtendedConnect(os.Environ())) // returns only if it failed (tls.go)
+		log.Warn("websockets over http/2 are off: start with GODEBUG="+extendedConnect+" to have them", "err", err)
+	}
 	tlsConfig, err := serverTLS.config(log)
 	if err != nil {
 		log.Error("cannot serve TLS", "err", err)
@@ -137,6 +146,7 @@ func main() {
 	srv := s.httpServer(*handshakeTimeout)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	srv.TLSConfig = tlsConfig
+	configureHTTP2(srv, *http2)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -150,6 +160,9 @@ func main() {
 		s.wait(shutdown)
 	}()
 
+	if tlsConfig != nil {
+		log.Info("http/2", "offered", *http2, "websockets_over_http2", *http2 && hasExtendedConnect()) // RFC 8441 (tls.go)
+	}
 	log.Info("listening", "url", pageURL(tlsConfig != nil, *addr, ln.Addr()))
 	if err := serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 		log.Error("server stopped", "err", err)
@@ -291,7 +304,7 @@ func jsonEcho(c *Conn, frames *frameRecorder) error {
 		if op == OpBinary {
 			return &ProtocolError{Code: StatusUnsupportedData, Reason: "this endpoint takes JSON text, not binary"}
 		}
-		if err := c.WriteMessage(OpText, answer(msg, frames)); err != nil {
+		if err := c.WriteMessage(OpText, answer(msg, frames, transportOf(c))); err != nil {
 			return err
 		}
 	}
@@ -305,6 +318,18 @@ type reply struct {
 	Error      string           `json:"error,omitempty"`
 	Frames     []inspectedFrame `json:"frames,omitempty"`
 	MoreFrames int              `json:"moreFrames,omitempty"`
+	// Transport is "HTTP/2.0" for a socket on an HTTP/2 stream (RFC
+	// 8441), for the page to say so; absent for one over HTTP/1.1, whose
+	// replies are as they always were.
+	Transport string `json:"transport,omitempty"`
+}
+
+// transportOf is a reply's Transport for c.
+func transportOf(c *Conn) string {
+	if p := c.Proto(); p != "HTTP/1.1" {
+		return p
+	}
+	return ""
 }
 
 // answer builds the reply to one message. The page sends
@@ -312,11 +337,11 @@ type reply struct {
 // value comes back as its JSON text. Either way it is HTML-escaped, so the
 // page can show the answer, whose <br> is markup, and nothing the sender
 // wrote can become markup. The frames read since the last reply go with it.
-func answer(msg []byte, frames *frameRecorder) []byte {
+func answer(msg []byte, frames *frameRecorder, transport string) []byte {
 	seen, more := frames.take()
 	var value any
 	if err := json.Unmarshal(msg, &value); err != nil {
-		return mustJSON(reply{Error: "that is not JSON: " + err.Error(), Frames: seen, MoreFrames: more})
+		return mustJSON(reply{Error: "that is not JSON: " + err.Error(), Frames: seen, MoreFrames: more, Transport: transport})
 	}
 	text := string(msg)
 	if obj, ok := value.(map[string]any); ok {
@@ -324,7 +349,7 @@ func answer(msg []byte, frames *frameRecorder) []byte {
 			text = output
 		}
 	}
-	return mustJSON(reply{Output: "I have received this message from you : " + html.EscapeString(text) + "<br>Glad to be your webserver.", Frames: seen, MoreFrames: more})
+	return mustJSON(reply{Output: "I have received this message from you : " + html.EscapeString(text) + "<br>Glad to be your webserver.", Frames: seen, MoreFrames: more, Transport: transport})
 }
 
 func mustJSON(v any) []byte {
@@ -369,6 +394,11 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		if !s.track(c) {
 			c.Close(StatusGoingAway, "server shutting down")
 			s.release() // once closed: wait waits for it
+			return
+		}
+		if c.Proto() == "HTTP/2.0" { // RFC 8441: the stream ends when this handler returns
+			s.logLine(slog.LevelInfo, "websocket open", append(who, "path", r.URL.Path, "proto", c.Proto())...)
+			s.talk(c, who, r.URL.Path, talk)
 			return
 		}
 		s.logLine(slog.LevelInfo, "websocket open", append(who, "path", r.URL.Path)...)

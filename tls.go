@@ -8,9 +8,10 @@
 //	go run . -connect wss://localhost:8443/echo -pin SPKI_SHA256
 //
 // HTTP/2 is offered through ALPN as net/http offers it by default (h2,
-// then http/1.1): the page may load over HTTP/2, while a WebSocket
-// handshake, a GET with Upgrade, comes on a connection that chose
-// http/1.1, as browsers open it (RFC 6455 is an HTTP/1.1 upgrade).
+// then http/1.1): the page may load over HTTP/2, and so may its
+// WebSocket, as an extended CONNECT on a stream of the page's own
+// connection (RFC 8441, rfc8441.go), or, from a client that does not
+// speak it, as a GET with Upgrade on a connection that chose http/1.1.
 
 package main
 
@@ -63,6 +64,9 @@ func addServerTLSFlags(fs *flag.FlagSet) *serverTLSFlags {
 	fs.BoolVar(&f.dev, "tls-dev", false, "serve https:// and wss:// with a self-signed development certificate made at start, for localhost, 127.0.0.1 and ::1, valid a week; its SHA-256 fingerprints are logged, to trust exactly it")
 	return f
 }
+
+// on reports whether the flags ask for TLS, right or wrong.
+func (f *serverTLSFlags) on() bool { return f.dev || f.certFile != "" || f.keyFile != "" }
 
 // config returns the server's TLS configuration, or nil when the flags ask
 // for none: then the server speaks cleartext, as without them. It logs
@@ -317,4 +321,96 @@ func trustHint(err error) string {
 		return " (to trust this server, give -ca with its CA's certificate, or -pin with its fingerprint; see -h)"
 	}
 	return ""
+}
+
+// ---------------------------------------------------------------------------
+// WebSockets over HTTP/2 (RFC 8441, rfc8441.go)
+// ---------------------------------------------------------------------------
+
+// extendedConnect is the GODEBUG setting that has net/http's HTTP/2
+// server accept extended CONNECT and advertise it
+// (SETTINGS_ENABLE_CONNECT_PROTOCOL, RFC 8441 §3): without it, Chromium
+// opens its WebSockets over HTTP/1.1 connections, and a :protocol is a
+// stream error. net/http reads it once, from the environment, when the
+// process starts: neither //go:debug nor go.mod can set it (it is not a
+// registered setting), and os.Setenv in main comes too late. So main
+// starts itself again with it set (reexec). Once net/http has a
+// per-server switch for it, this goes.
+const extendedConnect = "http2xconnect=1"
+
+// hasExtendedConnect reports whether this process started with
+// extendedConnect in GODEBUG.
+func hasExtendedConnect() bool {
+	for setting := range strings.SplitSeq(os.Getenv("GODEBUG"), ",") {
+		if strings.TrimSpace(setting) == extendedConnect {
+			return true
+		}
+	}
+	return false
+}
+
+// extendedConnectChosen reports whether GODEBUG says anything of
+// http2xconnect: then it is the user's choice (=0 turns it off), and main
+// leaves it as it is.
+func extendedConnectChosen() bool {
+	return strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=")
+}
+
+// withExtendedConnect returns env with extendedConnect added to its
+// GODEBUG, whose other settings stay; a process reads only the first
+// GODEBUG of its environment, so there is one.
+func withExtendedConnect(env []string) []string {
+	godebug := extendedConnect
+	var out []string
+	for _, kv := range env {
+		if old, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if old != "" {
+				godebug = old + "," + extendedConnect
+			}
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "GODEBUG="+godebug)
+}
+
+// Flow control for HTTP/2 (RFC 9113 §5.2): a WebSocket whose handler stops
+// reading (its peer does not read the echoes, say) keeps what it was sent
+// unread, and that counts against its connection's window as well as its
+// own stream's. With net/http's defaults, 1 MiB each, one such stream
+// would stall every other stream of the connection, the page's and other
+// WebSockets' (H-12). So the connection's window holds every stream's
+// whole window: no stream that stops reading can stall another.
+const (
+	h2MaxStreams   = 32       // streams a client may have open on one connection
+	h2StreamWindow = 64 << 10 // RFC 9113's initial window; the most one stream may have unread
+)
+
+// offerOnlyHTTP1 is config for -connect -http2=false: a wss:// connection
+// that offers http/1.1 alone through ALPN, so that Dial upgrades.
+func offerOnlyHTTP1(config *tls.Config) *tls.Config {
+	if config == nil {
+		config = &tls.Config{}
+	}
+	config = config.Clone()
+	config.NextProtos = []string{"http/1.1"}
+	return config
+}
+
+// configureHTTP2 sets srv up for HTTP/2 over TLS, or, if !on, for
+// HTTP/1.1 alone (-http2=false).
+func configureHTTP2(srv *http.Server, on bool) {
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(on)
+	srv.HTTP2 = &http.HTTP2Config{
+		MaxConcurrentStreams:          h2MaxStreams,
+		MaxReceiveBufferPerStream:     h2StreamWindow,
+		MaxReceiveBufferPerConnection: h2MaxStreams * h2StreamWindow, // 2 MiB, under net/http's 4 MiB
+		// HTTP/2's smallest frames (RFC 9113 §4.2): a client sizes the
+		// buffer its request body goes through by them, for as long as
+		// the stream lasts, which for a WebSocket is its whole life: with
+		// net/http's 1 MiB, Go's client holds 512 KiB per WebSocket.
+		MaxReadFrameSize: 16 << 10,
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -501,40 +502,97 @@ func newServerWithCertificate(t testing.TB, cert tls.Certificate) *httptest.Serv
 // Chromium, which trusts exactly that certificate by its logged SPKI
 // fingerprint (--ignore-certificate-errors-spki-list, as the README
 // says), not by ignoring every certificate error. The page comes over
-// HTTP/2 (ALPN h2), its WebSocket over wss:// on an HTTP/1.1 connection of
-// the same port, from the page's own origin https://localhost:PORT (S-14,
-// S-15); Send gets its answer, and closing the page closes the socket
-// with 1000.
+// HTTP/2 (ALPN h2), from its own origin https://localhost:PORT (S-14,
+// S-15). Its WebSocket goes over HTTP/2 too, as an extended CONNECT on a
+// stream of the page's own connection (RFC 8441, H-05): the server sees
+// CONNECT over HTTP/2.0, the page says so, Send and the 200-byte message
+// get their answers, the frame inspector draws the latter's 16-bit
+// length, a second socket shares the connection, and closing the page
+// closes the socket with 1000. With -http2=false the same page and
+// socket run over HTTP/1.1.
 func TestBrowserTLS(t *testing.T) {
 	chromium := findBrowser(t)
 	bin := buildBinary(t)
-	p := startBinary(t, bin, "-addr", "localhost:0", "-tls-dev")
-	spki := loggedFingerprints(t, p).spki
-	browser := launchBrowser(t, chromium, "--ignore-certificate-errors-spki-list="+spki)
-	page := browser.newPage()
-	page.navigate(p.url)
-	if state := page.eval(untilOpen); state != "open" {
-		t.Fatalf("#state reads %q, want %q", state, "open")
-	}
-	page.click("#send")
-	entry := page.evalEntry(1)
-	if want := "I have received this message from you : Sent from my browser!\nGlad to be your webserver."; entry.Text != want {
-		t.Errorf("first entry reads %q, want %q", entry.Text, want)
-	}
-	if origin := page.eval("location.origin"); origin != strings.TrimSuffix(p.url, "/") {
-		t.Errorf("the page's origin is %v, want %s", origin, strings.TrimSuffix(p.url, "/"))
-	}
-	page.close()
-	line := p.stderr.waitFor(t, `"websocket closed"`, func(line string) bool { return strings.Contains(line, `msg="websocket closed"`) })
-	if !strings.Contains(line, "path=/websocket") || !strings.Contains(line, "code=1000") {
-		t.Errorf("the server logged %q, want /websocket closed with 1000", line)
-	}
+	// The binary must turn RFC 8441 on by itself (main restarts itself
+	// with GODEBUG=http2xconnect=1), not inherit it from this test.
+	t.Setenv("GODEBUG", "")
+	for _, tt := range []struct {
+		name, flag, alpn, request, says string
+	}{
+		{"H-05/over HTTP/2", "-http2=true", "h2", "CONNECT /websocket HTTP/2.0", "over HTTP/2"},
+		{"over HTTP/1.1", "-http2=false", "http/1.1", "GET /websocket HTTP/1.1", "over HTTP/1.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startBinary(t, bin, "-addr", "localhost:0", "-tls-dev", "-trace", tt.flag)
+			spki := loggedFingerprints(t, p).spki
+			browser := launchBrowser(t, chromium, "--ignore-certificate-errors-spki-list="+spki)
+			page := browser.newPage()
+			page.navigate(p.url)
+			if state := page.eval(untilOpen); state != "open" {
+				t.Fatalf("#state reads %q, want %q", state, "open")
+			}
+			page.click("#send")
+			entry := page.evalEntry(1)
+			if want := "I have received this message from you : Sent from my browser!\nGlad to be your webserver."; entry.Text != want {
+				t.Errorf("first entry reads %q, want %q", entry.Text, want)
+			}
+			page.click("#send-long")
+			long := readDrawnFrame(t, page, 2)
+			long.expect(t, "extended-payload-len", 0, 16, 16, "00c8")
+			if says := page.eval(`document.getElementById("transport").textContent`); !strings.Contains(fmt.Sprint(says), tt.says) {
+				t.Errorf("the page says its socket runs %q, want %q", says, tt.says)
+			}
+			if origin := page.eval("location.origin"); origin != strings.TrimSuffix(p.url, "/") {
+				t.Errorf("the page's origin is %v, want %s", origin, strings.TrimSuffix(p.url, "/"))
+			}
+			request := p.stderr.waitFor(t, "the handshake request", func(line string) bool { return strings.Contains(line, `msg="handshake request"`) })
+			if !strings.Contains(request, `request="`+tt.request+`"`) {
+				t.Errorf("the server saw %q, want %s", request, tt.request)
+			}
+			opens := 1
+			if tt.alpn == "h2" {
+				if !strings.Contains(request, "header.:protocol=websocket") {
+					t.Errorf("the server saw %q, without :protocol websocket", request)
+				}
+				// A second socket: another stream of the same connection,
+				// which the server sees from the same address and port.
+				second := page.eval(`new Promise((resolve, reject) => {
+					const ws = new WebSocket("wss://" + location.host + "/websocket");
+					ws.onopen = () => { ws.close(1000); };
+					ws.onclose = (e) => resolve(String(e.code));
+				})`)
+				if second != "1000" {
+					t.Errorf("the second socket closed with %v, want 1000", second)
+				}
+				opens = 2
+				var remotes []string
+				for _, line := range p.stderr.lines() {
+					if strings.Contains(line, `msg="websocket open"`) && strings.Contains(line, "proto=HTTP/2.0") {
+						remotes = append(remotes, strings.Fields(line[strings.Index(line, "remote="):])[0])
+					}
+				}
+				if len(remotes) != 2 || remotes[0] != remotes[1] {
+					t.Errorf("the sockets came from %q, want two streams of one HTTP/2 connection", remotes)
+				}
+			}
+			page.close()
+			p.stderr.waitFor(t, "every socket closed", func(string) bool {
+				return strings.Count(p.stderr.String(), `msg="websocket closed"`) == opens
+			})
+			for _, line := range p.stderr.lines() {
+				if strings.Contains(line, `msg="websocket closed"`) && (!strings.Contains(line, "path=/websocket") || !strings.Contains(line, "code=1000")) {
+					t.Errorf("the server logged %q, want /websocket closed with 1000", line)
+				}
+			}
 
-	for _, problem := range browser.problems() {
-		t.Errorf("browser: %s", problem)
-	}
-	if got := browser.protocols(); !slices.Equal(got, []string{"GET " + p.url + " h2", "WebSocket wss://" + p.addr + "/websocket"}) {
-		t.Errorf("the browser's requests and their protocols: %q, want the page over h2 and a wss:// socket", got)
+			for _, problem := range browser.problems() {
+				t.Errorf("browser: %s", problem)
+			}
+			want := []string{"GET " + p.url + " " + tt.alpn, "WebSocket wss://" + p.addr + "/websocket"}
+			if got := browser.protocols(); len(got) < 2 || !slices.Equal(got[:2], want) {
+				t.Errorf("the browser's requests and their protocols: %q, want the page over %s and a wss:// socket", got, tt.alpn)
+			}
+		})
 	}
 }
 

@@ -306,7 +306,10 @@ type DialOptions struct {
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL: the client's
 // side of the opening handshake (§4.1). It connects (over TLS for wss,
-// §10.6), sends the handshake and checks the server's answer. ctx bounds
+// §10.6), sends the handshake and checks the server's answer. For wss it
+// offers h2 and http/1.1 (unless TLSConfig.NextProtos says otherwise), and
+// over HTTP/2 opens the WebSocket as an extended CONNECT (RFC 8441) if the
+// server allows it; Conn.Proto tells which. ctx bounds
 // all of it, and so does the idle timeout (Options.IdleTimeout), as it
 // bounds every wait on the peer. The Conn it returns is a client's: it
 // masks what it sends.
@@ -325,7 +328,16 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, error) 
 			return nil, fmt.Errorf("websocket: subprotocols to offer must be distinct tokens, not %q (§4.1 step 10)", p)
 		}
 	}
-	nc, err := dialTransport(ctx, u, opts.TLSConfig)
+	nc, err := dialTransport(ctx, u, offerHTTP2(opts.TLSConfig))
+	if err == nil && negotiatedHTTP2(nc) {
+		// RFC 8441: over HTTP/2 if the server allows extended CONNECT,
+		// and otherwise over a new connection that offers only HTTP/1.1.
+		var c *Conn
+		if c, err = dialHTTP2(ctx, nc, u, opts); !errors.Is(err, errNoExtendedConnect) {
+			return c, err
+		}
+		nc, err = dialTransport(ctx, u, onlyHTTP1(opts.TLSConfig))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -465,17 +477,9 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 	case len(protocols) == 1 && !slices.Contains(opts.Subprotocols, strings.TrimSpace(protocols[0])): // C-23
 		return failed("the server chose a subprotocol that was not offered")
 	}
-	var deflate *deflateConn
-	if opts.Compression != nil {
-		// RFC 7692 §7.1: an answer that breaks a rule of the offer fails
-		// the connection (D-02); no answer declines the offer.
-		agreed, ok, err := checkDeflateAnswer(extensions, offer)
-		if err != nil {
-			return failed(err.Error())
-		}
-		if ok {
-			deflate = newDeflateConn(agreed, true, *opts.Compression)
-		}
+	deflate, err := clientDeflate(extensions, offer, &opts.Options)
+	if err != nil {
+		return failed(err.Error())
 	}
 	subprotocol := ""
 	if len(protocols) == 1 {
@@ -488,6 +492,21 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 		c.useDeflate(deflate)
 	}
 	return c, nil
+}
+
+// clientDeflate makes the client's compression state of the server's
+// answer to its offer, if it offered permessage-deflate: RFC 7692 §7.1,
+// an answer that breaks a rule of the offer fails the connection (D-02);
+// no answer declines the offer, and the connection goes on without it.
+func clientDeflate(extensions []string, offer deflateParams, opts *Options) (*deflateConn, error) {
+	if opts.Compression == nil {
+		return nil, nil
+	}
+	agreed, ok, err := checkDeflateAnswer(extensions, offer)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return newDeflateConn(agreed, true, *opts.Compression), nil
 }
 
 // maxRefusalText is the most of a refusal's body that a HandshakeError
@@ -532,6 +551,11 @@ func refusalText(resp *http.Response) string {
 // connection over from net/http. If the request is not an acceptable
 // WebSocket handshake, Upgrade answers with an HTTP error itself and returns
 // a *HandshakeError.
+//
+// An HTTP/2 request is an extended CONNECT instead (RFC 8441, rfc8441.go):
+// Upgrade answers 200 and the WebSocket runs on the request's stream,
+// which ends when the handler returns: there, the handler must not return
+// before the Conn is closed.
 func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -549,6 +573,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, opts *Options) (*Conn, erro
 	}
 	subprotocol := chooseSubprotocol(r, opts.Subprotocols)
 	deflate, answer := acceptDeflate(r, opts)
+	if r.ProtoMajor == 2 {
+		return acceptStream(w, r, subprotocol, deflate, answer, opts) // RFC 8441 (rfc8441.go)
+	}
 	return accept(w, key, subprotocol, deflate, answer, opts)
 }
 
@@ -574,6 +601,9 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	refused := func(status int, reason string) (string, *HandshakeError) {
 		return "", &HandshakeError{Status: status, Reason: reason}
 	}
+	if r.ProtoMajor == 2 {
+		return "", readExtendedConnect(r) // RFC 8441 (rfc8441.go): no key
+	}
 	// Step 1: an HTTP/1.1 or later GET (S-02, S-03). Step 2, the Host
 	// header (S-05), net/http enforces before a handler ever runs.
 	if r.Method != http.MethodGet {
@@ -595,11 +625,8 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	// version, or none, and often no key; it should learn which version
 	// this server speaks (426, see Refuse) rather than get a plain 400.
 	// Exactly one version line, and it must say 13 (S-10, S-18).
-	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
-	case len(versions) > 1:
-		return refused(http.StatusBadRequest, "Sec-WebSocket-Version appears more than once")
-	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
-		return refused(http.StatusUpgradeRequired, "this server speaks WebSocket version 13")
+	if refusal := checkVersion(r); refusal != nil {
+		return "", refusal
 	}
 	// Step 5: a key that is base64 for 16 bytes, sent once (S-08, S-09,
 	// §11.3.1). Decoding ignores the unused bits of the last character, so
@@ -613,20 +640,36 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key is not base64 for 16 bytes")
 	}
-	// Steps 8 and 9: the offered subprotocols and extensions must follow
-	// their grammar (§4.3, §9.1, S-71), whether or not this server uses an
-	// extension: a grammar error is a 400, an offer it cannot honour is
-	// merely declined (RFC 7692 §5, acceptDeflate). Each line is a list of
-	// one or more (1#token).
+	return key, checkOffers(r)
+}
+
+// checkVersion is step 6 of §4.2.1: exactly one version line, and it must
+// say 13 (S-10, S-18).
+func checkVersion(r *http.Request) *HandshakeError {
+	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
+	case len(versions) > 1:
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
+	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
+		return &HandshakeError{Status: http.StatusUpgradeRequired, Reason: "this server speaks WebSocket version 13"}
+	}
+	return nil
+}
+
+// checkOffers is steps 8 and 9 of §4.2.1: the offered subprotocols and
+// extensions must follow their grammar (§4.3, §9.1, S-71), whether or not
+// this server uses an extension: a grammar error is a 400, an offer it
+// cannot honour is merely declined (RFC 7692 §5, acceptDeflate). Each line
+// is a list of one or more (1#token).
+func checkOffers(r *http.Request) *HandshakeError {
 	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
 		if !isTokenList(line) {
-			return refused(http.StatusBadRequest, "Sec-WebSocket-Protocol is not a list of tokens")
+			return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Protocol is not a list of tokens"}
 		}
 	}
 	if !validExtensions(r.Header.Values("Sec-WebSocket-Extensions")) {
-		return refused(http.StatusBadRequest, "Sec-WebSocket-Extensions does not follow the grammar of §9.1")
+		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Extensions does not follow the grammar of §9.1"}
 	}
-	return key, nil
+	return nil
 }
 
 // CheckHost checks that the Host header names one of hosts, if any are
