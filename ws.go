@@ -133,7 +133,7 @@ func (code StatusCode) mayReceive() bool {
 }
 
 // maySend reports whether an end may send code: what a peer may send,
-// except that 1010 is a client's code only (§7.4.1, S-67).
+// except that 1010 is a client's code only (§7.4.1, S-69).
 func (code StatusCode) maySend(client bool) bool {
 	return code.mayReceive() && (client || code != StatusMissingExtension)
 }
