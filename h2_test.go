@@ -927,3 +927,50 @@ func TestHTTP2ShutdownBinary(t *testing.T) {
 		t.Errorf("the server logged no close with 1001:\n%s", p.stderr)
 	}
 }
+
+// TestAutobahnDeflateHTTP2 runs TestAutobahnDeflate's cases over streams
+// of HTTP/2 connections, through Dial (RFC 8441 §5, with RFC 7692
+// negotiated in the CONNECT and its 200): section 12's data sets and
+// section 13's offers, takeover off and on. 13.7, whose offer Dial cannot
+// send (three elements), runs over HTTP/1.1 only.
+func TestAutobahnDeflateHTTP2(t *testing.T) {
+	sets := autobahnDeflateData()
+	for _, takeover := range []bool{false, true} {
+		t.Run(fmt.Sprint("takeover=", takeover), func(t *testing.T) {
+			app := startH2App(t, Options{MaxMessage: 1 << 20, Compression: &DeflateOptions{ContextTakeover: takeover}}, nil)
+			roots := app.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+			url := "wss://" + app.Listener.Addr().String() + "/echo"
+			dial := func(t *testing.T, d *DeflateOptions) *Conn {
+				c, err := Dial(testContext(t), url, &DialOptions{TLSConfig: &tls.Config{RootCAs: roots}, Options: Options{Compression: d}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close(StatusNormal, "") })
+				if c.Proto() != "HTTP/2.0" || !c.Compressed() {
+					t.Fatalf("Proto %s, compressed %v: want HTTP/2.0 with permessage-deflate", c.Proto(), c.Compressed())
+				}
+				return c
+			}
+			for _, set := range sets {
+				for j, row := range autobahnDeflateRows {
+					t.Run(fmt.Sprintf("%s.%d", strings.Fields(set.name)[0], j+1), func(t *testing.T) {
+						c := dial(t, &DeflateOptions{ContextTakeover: takeover, Threshold: 1})
+						autobahnDeflateCase(t, c, set, row.size, row.fragment)
+					})
+				}
+			}
+			for i, offer := range autobahnDeflateOffers {
+				if offer.raw != "" {
+					continue
+				}
+				set := sets[i%len(sets)]
+				for j, row := range autobahnDeflateRows {
+					t.Run(fmt.Sprintf("%s.%d", offer.name, j+1), func(t *testing.T) {
+						c := dial(t, &DeflateOptions{ContextTakeover: takeover && !offer.noTakeov, Threshold: 1, ServerMaxWindowBits: offer.bits})
+						autobahnDeflateCase(t, c, set, row.size, row.fragment)
+					})
+				}
+			}
+		})
+	}
+}
