@@ -1038,8 +1038,8 @@ func (f drawnFrame) expectCompressed(t *testing.T) {
 	if cells := f.Fields["rsv1"]; len(cells) > 0 && cells[0].Title != note {
 		t.Errorf("%s: RSV1's cell notes %q, want %q", f.Caption, cells[0].Title, note)
 	}
-	if f.RSV1 != "RSV1 "+note {
-		t.Errorf("%s: the line under the diagram reads %q, want RSV1 %s", f.Caption, f.RSV1, note)
+	if f.RSV1 != "RSV1 is "+note {
+		t.Errorf("%s: the line under the diagram reads %q, want RSV1 is %s", f.Caption, f.RSV1, note)
 	}
 	if !strings.Contains(f.Caption, ", compressed, ") {
 		t.Errorf("the caption %q does not say compressed", f.Caption)
