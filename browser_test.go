@@ -37,8 +37,10 @@ const cdpTimeout = 30 * time.Second
 func TestBrowser(t *testing.T) {
 	chromium := findBrowser(t)
 	var requests requestLog
-	app := startApp(t, Options{}, func(s *server) http.Handler { return requests.record(s.routes()) })
+	// Compression as the binary has it by default (RFC 7692).
+	app := startApp(t, Options{Compression: &DeflateOptions{}}, func(s *server) http.Handler { return requests.record(s.routes()) })
 	browser, page := openPage(t, chromium, app.URL+"/") // it loads, connects, and says so
+	expectExtension(t, page, "permessage-deflate")
 
 	// Before the first message, a line says what to do; the first reply
 	// takes its place.
@@ -754,8 +756,9 @@ func TestBrowserReplacedSocket(t *testing.T) {
 // page shows the code and reason of its Close frame (§7.4.1: 1001).
 func TestBrowserFrameInspector(t *testing.T) {
 	chromium := findBrowser(t)
-	app := startApp(t, Options{}, nil)
+	app := startApp(t, Options{}, nil) // no compression: the frames are the message's bytes
 	browser, page := openPage(t, chromium, app.URL+"/")
+	expectExtension(t, page, "none")
 
 	// The Send button: 34 bytes, in one frame whose 7-bit length says 34
 	// (0100010), so the masking key follows at once, from bit 16, and
@@ -842,17 +845,20 @@ func TestBrowserFrameInspector(t *testing.T) {
 // A drawnCell is one cell of a frame diagram: where it is (row, first bit,
 // width in bits) and what it says.
 type drawnCell struct {
-	Row, Col, Width int
-	Value, Note     string
-	Bytes           []string // a byte field's bytes, in hex
+	Row, Col, Width    int
+	Value, Note, Title string   // Title: a bit's note, too long for its cell
+	Bytes              []string // a byte field's bytes, in hex
 }
 
 // A drawnFrame is a frame diagram as the page drew it: its cells by field,
-// its payload bytes, and its payload as text.
+// its payload bytes, its payload as text, and for a compressed message
+// the line that says RSV1 means so and the message inflated (RFC 7692).
 type drawnFrame struct {
-	Caption string
-	Fields  map[string][]drawnCell
-	Text    string
+	Caption  string
+	Fields   map[string][]drawnCell
+	Text     string
+	RSV1     string // the line under the diagram that says what RSV1 1 means
+	Inflated string // the line "Inflated (RFC 7692 §7.2.2): ..."
 }
 
 // readDrawnFrame waits for the page to draw the frames of its n-th message and
@@ -873,15 +879,19 @@ func readDrawnFrame(t *testing.T, page *cdpPage, n int) drawnFrame {
 					if (field) (fields[field] ||= []).push({
 						row, col, width: td.colSpan,
 						value: value ? value.textContent : "",
-						note: note ? note.textContent : "",
+						note: note ? note.textContent : "", title: td.title,
 						bytes: value ? [...value.children].map((span) => span.textContent) : [],
 					});
 					col += td.colSpan;
 				}
 			});
-			const text = [...figure.querySelectorAll(".bytes")].map((p) => p.textContent)
-				.find((line) => line.startsWith("Payload as text: ")) || "";
-			return { caption: figure.querySelector("figcaption").textContent, fields, text: text.slice(17) };
+			const lines = [...figure.querySelectorAll(".bytes")].map((p) => p.textContent);
+			const text = lines.find((line) => line.startsWith("Payload as text: ")) || "";
+			return {
+				caption: figure.querySelector("figcaption").textContent, fields, text: text.slice(17),
+				rsv1: lines.find((line) => line.startsWith("RSV1 ")) || "",
+				inflated: lines.find((line) => line.startsWith("Inflated ")) || "",
+			};
 		};
 		const check = () => {
 			const figure = frames.querySelector('figure[data-message="%d"]');
@@ -948,6 +958,161 @@ func (f drawnFrame) expectPayload(t *testing.T, sent string, shown int) {
 		want := sent[i]
 		if err != nil || byte(masked)^key[i%4] != want || !strings.HasPrefix(c.Note, fmt.Sprintf("→ %02x", want)) {
 			t.Errorf("%s: payload byte %d drawn as %q %q; want %02x masked with key byte %02x, → %02x", f.Caption, i, c.Value, c.Note, want^key[i%4], key[i%4], want)
+		}
+	}
+}
+
+// TestBrowserDeflate is the frame inspector with permessage-deflate (RFC
+// 7692) agreed, as the binary agrees it by default: the page says so, and
+// draws each compressed frame with RSV1 set (§6) and noted, "compressed"
+// in its caption, the compressed payload as on the wire and unmasked
+// (§5.3), and the message inflated (§7.2.2). The 200-byte message's
+// 16-bit length counts its compressed payload, not its 200 bytes. The
+// server compresses only replies of its threshold or more (512 bytes):
+// the short reply goes out uncompressed, the long one compressed.
+func TestBrowserDeflate(t *testing.T) {
+	chromium := findBrowser(t)
+	app := startApp(t, Options{Compression: &DeflateOptions{}}, func(s *server) http.Handler {
+		s.trace = true // set before it serves: the frames it sends, logged
+		return s.routes()
+	})
+	browser, page := openPage(t, chromium, app.URL+"/")
+	expectExtension(t, page, "permessage-deflate")
+
+	// The short message: whether a browser compresses it is its own
+	// choice (§6: per message); what is drawn must say which it made.
+	page.click("#send")
+	short := readDrawnFrame(t, page, 1)
+	short.expectMessage(t, `{"output":"Sent from my browser!"}`)
+
+	// The 200-byte message, compressed: RSV1, and a 16-bit length that
+	// counts the compressed bytes, fewer than 200 but more than 125.
+	page.click("#send-long")
+	long := readDrawnFrame(t, page, 2)
+	long.expectCompressed(t)
+	long.expectMessage(t, `{"output":"This message is 200 bytes long`)
+	long.expect(t, "payload-len", 0, 9, 7, "1111110")
+	long.expect(t, "extended-payload-len", 0, 16, 16, "")
+	if cells := long.Fields["extended-payload-len"]; len(cells) > 0 {
+		var n int
+		fmt.Sscanf(cells[0].Note, "%d bytes", &n)
+		if cells[0].Value != fmt.Sprintf("%04x", n) || n <= 125 || n >= 200 {
+			t.Errorf("the compressed 200-byte message's extended length shows %q, %q; want its compressed length, 126 to 199, in 16 bits", cells[0].Value, cells[0].Note)
+		}
+	}
+
+	var sent []sentFrame
+	for _, line := range app.logs.lines() {
+		var f struct {
+			Msg, Dir, RSV, Op string
+			Len               int
+		}
+		if json.Unmarshal([]byte(line), &f) == nil && f.Msg == "frame" && f.Dir == "out" && f.Op == "text" {
+			sent = append(sent, sentFrame{RSV: f.RSV, Len: f.Len})
+		}
+	}
+	expectRepliesCompressed(t, sent, defaultThreshold)
+
+	for _, problem := range browser.problems() {
+		t.Errorf("browser: %s", problem)
+	}
+}
+
+// expectExtension fails the test unless the page says the handshake
+// agreed on want, with its parameters if any: "none" for none.
+func expectExtension(t *testing.T, page *cdpPage, want string) {
+	t.Helper()
+	says := fmt.Sprint(page.eval(`document.getElementById("extensions").textContent`))
+	if says != want && !strings.HasPrefix(says, want+";") {
+		t.Errorf("the page says the extension agreed is %q, want %s", says, want)
+	}
+}
+
+// expectCompressed fails the test unless f is drawn as the first frame of
+// a compressed message (RFC 7692 §6): RSV1 1, noted as such, and
+// "compressed" in the caption.
+func (f drawnFrame) expectCompressed(t *testing.T) {
+	t.Helper()
+	const note = "1: compressed (permessage-deflate, RFC 7692 §6)"
+	f.expect(t, "rsv1", 0, 1, 1, "1")
+	if cells := f.Fields["rsv1"]; len(cells) > 0 && cells[0].Title != note {
+		t.Errorf("%s: RSV1's cell notes %q, want %q", f.Caption, cells[0].Title, note)
+	}
+	if f.RSV1 != "RSV1 is "+note {
+		t.Errorf("%s: the line under the diagram reads %q, want RSV1 is %s", f.Caption, f.RSV1, note)
+	}
+	if !strings.Contains(f.Caption, ", compressed, ") {
+		t.Errorf("the caption %q does not say compressed", f.Caption)
+	}
+}
+
+// expectMessage fails the test unless f, the frame of a message that
+// starts with sent, shows it: inflated if RSV1 says it is compressed
+// (RFC 7692 §7.2.2), as the payload's text if not. Either way the payload
+// drawn unmasks, with the key drawn, to the bytes the server read (§5.3).
+func (f drawnFrame) expectMessage(t *testing.T, sent string) {
+	t.Helper()
+	f.expectUnmasked(t)
+	if cells := f.Fields["rsv1"]; len(cells) == 0 || cells[0].Value != "1" {
+		if f.RSV1 != "" || f.Inflated != "" || strings.Contains(f.Caption, "compressed") {
+			t.Errorf("%s: RSV1 is 0, yet the frame is drawn as compressed: %q, %q", f.Caption, f.RSV1, f.Inflated)
+		}
+		if !strings.HasPrefix(f.Text, sent) {
+			t.Errorf("%s: the payload as text reads %q, want %q", f.Caption, f.Text, sent)
+		}
+		return
+	}
+	f.expectCompressed(t)
+	_, inflated, _ := strings.Cut(f.Inflated, ": ")
+	if !strings.HasPrefix(f.Inflated, "Inflated (RFC 7692 §7.2.2)") || !strings.HasPrefix(inflated, sent) {
+		t.Errorf("%s: the message inflated reads %q, want %q", f.Caption, f.Inflated, sent)
+	}
+	if f.Text != "" {
+		t.Errorf("%s: compressed data shown as text: %q", f.Caption, f.Text)
+	}
+}
+
+// expectUnmasked fails the test unless each payload byte drawn is noted
+// with its unmasking: the byte XOR the key byte of its colour (§5.3).
+func (f drawnFrame) expectUnmasked(t *testing.T) {
+	t.Helper()
+	var key []byte
+	for _, piece := range f.Fields["masking-key"] {
+		for _, b := range piece.Bytes {
+			k, _ := strconv.ParseUint(b, 16, 8)
+			key = append(key, byte(k))
+		}
+	}
+	if len(key) != 4 || len(f.Fields["payload"]) == 0 {
+		t.Fatalf("%s: masking key drawn as %d bytes, payload as %d; want 4, and some", f.Caption, len(key), len(f.Fields["payload"]))
+	}
+	for i, c := range f.Fields["payload"] {
+		masked, err := strconv.ParseUint(c.Value, 16, 8)
+		if want := fmt.Sprintf("→ %02x", byte(masked)^key[i%4]); err != nil || !strings.HasPrefix(c.Note, want) {
+			t.Errorf("%s: payload byte %d drawn as %q %q, want %s", f.Caption, i, c.Value, c.Note, want)
+		}
+	}
+}
+
+// A sentFrame is a text frame the server sent, as -trace logged it: its
+// RSV bits and its payload length.
+type sentFrame struct {
+	RSV string
+	Len int
+}
+
+// expectRepliesCompressed fails the test unless the server sent its
+// replies as DeflateOptions.Threshold says: the first, short reply
+// uncompressed, the second, long one compressed (RSV1, RFC 7692 §6), and
+// none uncompressed that is threshold bytes or more.
+func expectRepliesCompressed(t *testing.T, sent []sentFrame, threshold int) {
+	t.Helper()
+	if len(sent) < 2 || sent[0].RSV != "000" || sent[1].RSV != "100" {
+		t.Errorf("the server sent the replies as %+v; want the short one uncompressed (rsv 000), the long one compressed (100)", sent)
+	}
+	for _, f := range sent {
+		if f.RSV == "000" && f.Len >= threshold {
+			t.Errorf("the server sent a reply of %d bytes uncompressed, at least the threshold %d", f.Len, threshold)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -508,8 +509,13 @@ func newServerWithCertificate(t testing.TB, cert tls.Certificate) *httptest.Serv
 // CONNECT over HTTP/2.0, the page says so, Send and the 200-byte message
 // get their answers, the frame inspector draws the latter's 16-bit
 // length, a second socket shares the connection, and closing the page
-// closes the socket with 1000. With -http2=false the same page and
-// socket run over HTTP/1.1.
+// closes the socket with 1000. Over HTTP/2 the binary compresses as it
+// does by default (RFC 7692): the page says permessage-deflate was
+// agreed, draws the 200-byte message compressed, its 16-bit length the
+// compressed one, and the server's trace shows the short reply sent
+// uncompressed (under -deflate-threshold), the long one compressed. With
+// -http2=false -deflate=false the same page and socket run over
+// HTTP/1.1, uncompressed: the 16-bit length says 200.
 func TestBrowserTLS(t *testing.T) {
 	chromium := findBrowser(t)
 	bin := buildBinary(t)
@@ -517,13 +523,13 @@ func TestBrowserTLS(t *testing.T) {
 	// with GODEBUG=http2xconnect=1), not inherit it from this test.
 	t.Setenv("GODEBUG", "")
 	for _, tt := range []struct {
-		name, flag, alpn, request, says string
+		name, flag, deflate, alpn, request, says, extension string
 	}{
-		{"H-05/over HTTP/2", "-http2=true", "h2", "CONNECT /websocket HTTP/2.0", "over HTTP/2"},
-		{"over HTTP/1.1", "-http2=false", "http/1.1", "GET /websocket HTTP/1.1", "over HTTP/1.1"},
+		{"H-05/over HTTP/2", "-http2=true", "-deflate=true", "h2", "CONNECT /websocket HTTP/2.0", "over HTTP/2", "permessage-deflate"},
+		{"over HTTP/1.1", "-http2=false", "-deflate=false", "http/1.1", "GET /websocket HTTP/1.1", "over HTTP/1.1", "none"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p := startBinary(t, bin, "-addr", "localhost:0", "-tls-dev", "-trace", tt.flag)
+			p := startBinary(t, bin, "-addr", "localhost:0", "-tls-dev", "-trace", tt.flag, tt.deflate)
 			spki := loggedFingerprints(t, p).spki
 			browser := launchBrowser(t, chromium, "--ignore-certificate-errors-spki-list="+spki)
 			page := browser.newPage()
@@ -531,6 +537,7 @@ func TestBrowserTLS(t *testing.T) {
 			if state := page.eval(untilOpen); state != "open" {
 				t.Fatalf("#state reads %q, want %q", state, "open")
 			}
+			expectExtension(t, page, tt.extension)
 			page.click("#send")
 			entry := page.evalEntry(1)
 			if want := "I have received this message from you : Sent from my browser!\nGlad to be your webserver."; entry.Text != want {
@@ -538,7 +545,15 @@ func TestBrowserTLS(t *testing.T) {
 			}
 			page.click("#send-long")
 			long := readDrawnFrame(t, page, 2)
-			long.expect(t, "extended-payload-len", 0, 16, 16, "00c8")
+			long.expectMessage(t, `{"output":"This message is 200 bytes long`)
+			if tt.extension == "none" {
+				long.expect(t, "rsv1", 0, 1, 1, "0")
+				long.expect(t, "extended-payload-len", 0, 16, 16, "00c8")
+			} else {
+				long.expectCompressed(t)
+				long.expect(t, "extended-payload-len", 0, 16, 16, fmt.Sprintf("%04x", compressedLength(t, long)))
+				expectRepliesCompressed(t, tracedSent(p.stderr.lines()), 512) // -deflate-threshold's default
+			}
 			if says := page.eval(`document.getElementById("transport").textContent`); !strings.Contains(fmt.Sprint(says), tt.says) {
 				t.Errorf("the page says its socket runs %q, want %q", says, tt.says)
 			}
@@ -594,6 +609,42 @@ func TestBrowserTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compressedLength is the payload length a compressed frame's caption
+// says, which must be fewer than the 200 bytes sent.
+func compressedLength(t *testing.T, f drawnFrame) int {
+	t.Helper()
+	var n int
+	if _, after, ok := strings.Cut(f.Caption, "payload "); ok {
+		fmt.Sscanf(after, "%d bytes", &n)
+	}
+	if n < 126 || n >= 200 {
+		t.Errorf("%s: want a compressed payload of 126 to 199 bytes", f.Caption)
+	}
+	return n
+}
+
+// tracedSent is the text frames -trace logged as sent: their RSV bits
+// and payload lengths.
+func tracedSent(lines []string) []sentFrame {
+	var sent []sentFrame
+	for _, line := range lines {
+		if !strings.Contains(line, "msg=frame ") || !strings.Contains(line, " dir=out ") || !strings.Contains(line, " op=text ") {
+			continue
+		}
+		var f sentFrame
+		for _, field := range strings.Fields(line) {
+			// The first of each: the payload's text comes later.
+			if v, ok := strings.CutPrefix(field, "rsv="); ok && f.RSV == "" {
+				f.RSV = v
+			} else if v, ok := strings.CutPrefix(field, "len="); ok && f.Len == 0 {
+				f.Len, _ = strconv.Atoi(v)
+			}
+		}
+		sent = append(sent, f)
+	}
+	return sent
 }
 
 // protocols lists each request the browser reported with the protocol
