@@ -34,6 +34,7 @@
 //
 // Names from ws.go used here: StatusTooBig, StatusInvalidData, violation
 // (and through it ProtocolError), isToken, unquote.
+
 package main
 
 import (

@@ -1,5 +1,7 @@
 // Command wsecho serves a page that talks to the server over a WebSocket,
-// the RFC 6455 protocol written by hand in ws.go. With -connect it is the
+// the RFC 6455 protocol written by hand in ws.go, with permessage-deflate
+// (RFC 7692, deflate.go) and, over TLS, WebSockets over HTTP/2 (RFC 8441,
+// rfc8441.go). With -connect it is the
 // other end instead: a terminal client for any WebSocket server
 // (connect.go).
 //

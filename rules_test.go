@@ -190,3 +190,27 @@ func containsAny(ss []string, substr string) bool {
 	}
 	return false
 }
+
+// TestCommandDoc: `go doc .` shows the command's doc, which is main.go's
+// package comment; a protocol file's opening comment (ws.go, deflate.go,
+// rfc8441.go) is a file comment, kept apart from its package clause by a
+// blank line, or go doc would show it instead (issue 12).
+func TestCommandDoc(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case name == "main.go" && (f.Doc == nil || !strings.HasPrefix(f.Doc.Text(), "Command wsecho")):
+			t.Errorf("main.go has no package comment that begins \"Command wsecho\"")
+		case name != "main.go" && f.Doc != nil:
+			t.Errorf("%s: its opening comment is attached to the package clause, so go doc would show it: %.60q", name, f.Doc.Text())
+		}
+	}
+}
