@@ -701,24 +701,7 @@ func TestAutobahnHTTP2(t *testing.T) {
 		t.Run(tc.id, func(t *testing.T) {
 			c := h.open("/echo", tc.handshake...)
 			c.t = t
-			for _, x := range tc.steps {
-				switch x.pieces {
-				case oneWrite:
-					c.send(x.send...)
-				case frameWise:
-					for _, f := range x.send {
-						c.send(f)
-					}
-				default:
-					c.sendInPieces(x.pieces, x.send...)
-				}
-				c.expect(x.want...)
-			}
-			if tc.fail == 0 {
-				c.closeHandshake()
-			} else {
-				c.expectClose(tc.fail)
-			}
+			c.play(tc)
 		})
 	}
 	t.Logf("%d Autobahn cases over HTTP/2 streams", len(cases))

@@ -1382,6 +1382,29 @@ func piecesName(pieces int) string {
 	}
 }
 
+// play runs the case tc's exchanges on c, then ends as the case says: a
+// closing handshake, or the server's Close with tc.fail.
+func (c *testClient) play(tc autobahnCase) {
+	for _, x := range tc.steps {
+		switch x.pieces {
+		case oneWrite:
+			c.send(x.send...)
+		case frameWise:
+			for _, f := range x.send {
+				c.send(f)
+			}
+		default:
+			c.sendInPieces(x.pieces, x.send...)
+		}
+		c.expect(x.want...)
+	}
+	if tc.fail == 0 {
+		c.closeHandshake()
+	} else {
+		c.expectClose(tc.fail)
+	}
+}
+
 // runAutobahn runs each case as a subtest named by its id, each with its
 // own server, so that one case can run alone (-run) and a handler leaked
 // by a case is blamed on it.
@@ -1394,24 +1417,7 @@ func runAutobahn(t *testing.T, cases []autobahnCase) {
 			if got := c.resp.Header.Values("Sec-WebSocket-Extensions"); got != nil {
 				t.Fatalf("the server accepted extensions %q, and implements none (S-21)", got)
 			}
-			for _, x := range tc.steps {
-				switch x.pieces {
-				case oneWrite:
-					c.send(x.send...)
-				case frameWise:
-					for _, f := range x.send {
-						c.send(f)
-					}
-				default:
-					c.sendInPieces(x.pieces, x.send...)
-				}
-				c.expect(x.want...)
-			}
-			if tc.fail == 0 {
-				c.closeHandshake()
-			} else {
-				c.expectClose(tc.fail)
-			}
+			c.play(tc)
 		})
 	}
 }
