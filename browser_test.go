@@ -934,11 +934,8 @@ func (f drawnFrame) expectPiece(t *testing.T, field string, i, row, col, width i
 	}
 }
 
-// expectPayload fails the test unless the diagram shows shown payload
-// bytes that, unmasked with the key it shows (§5.3), are the first bytes
-// of sent, and say so next to each masked byte.
-func (f drawnFrame) expectPayload(t *testing.T, sent string, shown int) {
-	t.Helper()
+// key returns the masking key the diagram shows, as bytes.
+func (f drawnFrame) key() []byte {
 	var key []byte
 	for _, piece := range f.Fields["masking-key"] {
 		for _, b := range piece.Bytes {
@@ -946,6 +943,15 @@ func (f drawnFrame) expectPayload(t *testing.T, sent string, shown int) {
 			key = append(key, byte(k))
 		}
 	}
+	return key
+}
+
+// expectPayload fails the test unless the diagram shows shown payload
+// bytes that, unmasked with the key it shows (§5.3), are the first bytes
+// of sent, and say so next to each masked byte.
+func (f drawnFrame) expectPayload(t *testing.T, sent string, shown int) {
+	t.Helper()
+	key := f.key()
 	if len(key) != 4 {
 		t.Fatalf("%s: masking key drawn as %d bytes, want 4", f.Caption, len(key))
 	}
@@ -1076,13 +1082,7 @@ func (f drawnFrame) expectMessage(t *testing.T, sent string) {
 // with its unmasking: the byte XOR the key byte of its colour (§5.3).
 func (f drawnFrame) expectUnmasked(t *testing.T) {
 	t.Helper()
-	var key []byte
-	for _, piece := range f.Fields["masking-key"] {
-		for _, b := range piece.Bytes {
-			k, _ := strconv.ParseUint(b, 16, 8)
-			key = append(key, byte(k))
-		}
-	}
+	key := f.key()
 	if len(key) != 4 || len(f.Fields["payload"]) == 0 {
 		t.Fatalf("%s: masking key drawn as %d bytes, payload as %d; want 4, and some", f.Caption, len(key), len(f.Fields["payload"]))
 	}
