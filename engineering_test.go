@@ -39,9 +39,9 @@ func TestEngineeringLast(t *testing.T) {
 	}
 }
 
-// connBudget is the most a Conn may take: the runtime's 448-byte size
-// class. Every idle connection holds one; the next class is 480 bytes.
-const connBudget = 448
+// connBudget is the most a Conn may take: the runtime's 320-byte size
+// class. Every idle connection holds one; the next class is 352 bytes.
+const connBudget = 320
 
 // TestConnSize: a Conn fits its budget, so that every idle connection's
 // share of the heap stays where BENCHMARKS.md says. It is a size, fixed at

@@ -487,7 +487,7 @@ func dialHTTP2(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) 
 		resp.Body.Close()
 		return fail(refusal)
 	}
-	deflate, err := clientDeflate(resp.Header.Values("Sec-WebSocket-Extensions"), offer, &opts.Options)
+	deflate, err := clientDeflate(resp.Header.Values(hdrExtensions), offer, &opts.Options)
 	if err != nil {
 		resp.Body.Close()
 		return fail(&HandshakeError{Status: resp.StatusCode, Reason: err.Error()})
@@ -520,11 +520,11 @@ func checkStreamAnswer(resp *http.Response, opts *DialOptions) (string, *Handsha
 	failed := func(reason string) (string, *HandshakeError) {
 		return "", &HandshakeError{Status: resp.StatusCode, Reason: reason}
 	}
-	protocols := resp.Header.Values("Sec-WebSocket-Protocol")
+	protocols := resp.Header.Values(hdrProtocol)
 	switch {
 	case resp.StatusCode/100 != 2:
 		return failed("the server refused the extended CONNECT")
-	case len(resp.Header.Values("Sec-WebSocket-Extensions")) > 0 && opts.Compression == nil: // C-22
+	case len(resp.Header.Values(hdrExtensions)) > 0 && opts.Compression == nil: // C-22
 		return failed("the server named an extension that was not offered")
 	case len(protocols) > 1:
 		return failed("Sec-WebSocket-Protocol appears more than once")

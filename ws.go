@@ -70,6 +70,19 @@ import (
 // that it understood the handshake as a WebSocket handshake (§1.3, §4.2.2).
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+// The header fields of §11.3, spelled as net/http's Header keys them
+// (textproto.CanonicalMIMEHeaderKey): looked up by the RFC's spelling,
+// "Sec-WebSocket-Key", a name is respelled, in a new string, on every
+// lookup. Field names are case-insensitive (RFC 9110 §5.1), so this
+// changes nothing on the wire; what this end sends keeps the RFC's spelling.
+const (
+	hdrKey        = "Sec-Websocket-Key"        // §11.3.1
+	hdrExtensions = "Sec-Websocket-Extensions" // §11.3.2
+	hdrAccept     = "Sec-Websocket-Accept"     // §11.3.3
+	hdrProtocol   = "Sec-Websocket-Protocol"   // §11.3.4
+	hdrVersion    = "Sec-Websocket-Version"    // §11.3.5
+)
+
 // An Opcode is the frame type of §5.2. The two data opcodes, OpText and
 // OpBinary, are also the two kinds of message.
 type Opcode byte
@@ -458,8 +471,8 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 		return nil, &HandshakeError{Status: resp.StatusCode, Reason: reason}
 	}
 	// §4.1, the checks of the server's answer, in the RFC's order.
-	protocols := resp.Header.Values("Sec-WebSocket-Protocol")
-	extensions := resp.Header.Values("Sec-WebSocket-Extensions")
+	protocols := resp.Header.Values(hdrProtocol)
+	extensions := resp.Header.Values(hdrExtensions)
 	switch {
 	case resp.StatusCode != http.StatusSwitchingProtocols: // C-18
 		return failed("the server did not switch protocols" + refusalText(resp))
@@ -467,8 +480,8 @@ func clientHandshake(nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, error) 
 		return failed(`the answer lacks "Upgrade: websocket"`)
 	case !hasToken(resp.Header, "Connection", "Upgrade"): // C-20
 		return failed(`the answer lacks "Connection: Upgrade"`)
-	case len(resp.Header.Values("Sec-WebSocket-Accept")) != 1 ||
-		strings.TrimSpace(resp.Header.Get("Sec-WebSocket-Accept")) != acceptKey(key): // C-21, C-24
+	case len(resp.Header.Values(hdrAccept)) != 1 ||
+		strings.TrimSpace(resp.Header.Get(hdrAccept)) != acceptKey(key): // C-21, C-24
 		return failed("Sec-WebSocket-Accept is not the one for our key")
 	case len(extensions) > 0 && opts.Compression == nil: // C-22: we offered none
 		return failed("the server named an extension that was not offered")
@@ -588,7 +601,7 @@ func acceptDeflate(r *http.Request, opts *Options) (*deflateConn, string) {
 	if opts.Compression == nil {
 		return nil, ""
 	}
-	agreed, answer, ok := negotiateDeflate(r.Header.Values("Sec-WebSocket-Extensions"), *opts.Compression)
+	agreed, answer, ok := negotiateDeflate(r.Header.Values(hdrExtensions), *opts.Compression)
 	if !ok {
 		return nil, ""
 	}
@@ -629,24 +642,36 @@ func readHandshake(r *http.Request) (key string, refusal *HandshakeError) {
 		return "", refusal
 	}
 	// Step 5: a key that is base64 for 16 bytes, sent once (S-08, S-09,
-	// §11.3.1). Decoding ignores the unused bits of the last character, so
-	// that the RFC's own example key, whose pad bits are not zero (erratum
-	// 3150), is accepted too.
-	keys := r.Header.Values("Sec-WebSocket-Key")
+	// §11.3.1).
+	keys := r.Header.Values(hdrKey)
 	if len(keys) != 1 {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key must appear exactly once")
 	}
 	key = strings.TrimSpace(keys[0])
-	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
+	if !isKey(key) {
 		return refused(http.StatusBadRequest, "Sec-WebSocket-Key is not base64 for 16 bytes")
 	}
 	return key, checkOffers(r)
 }
 
+// isKey reports whether key is base64 for 16 bytes (§4.1: "a randomly
+// selected 16-byte value that has been base64-encoded"): 24 characters,
+// the last two "==". Decoding ignores the unused bits of the last
+// character, so that the RFC's own example key, whose pad bits are not
+// zero (erratum 3150), is accepted too.
+func isKey(key string) bool {
+	if len(key) != 24 {
+		return false
+	}
+	var raw [18]byte // what 24 characters decode to at most
+	n, err := base64.StdEncoding.Decode(raw[:], []byte(key))
+	return err == nil && n == 16
+}
+
 // checkVersion is step 6 of §4.2.1: exactly one version line, and it must
 // say 13 (S-10, S-18).
 func checkVersion(r *http.Request) *HandshakeError {
-	switch versions := r.Header.Values("Sec-WebSocket-Version"); {
+	switch versions := r.Header.Values(hdrVersion); {
 	case len(versions) > 1:
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Version appears more than once"}
 	case len(versions) == 0 || strings.TrimSpace(versions[0]) != "13":
@@ -661,12 +686,12 @@ func checkVersion(r *http.Request) *HandshakeError {
 // cannot honour is merely declined (RFC 7692 §5, acceptDeflate). Each line
 // is a list of one or more (1#token).
 func checkOffers(r *http.Request) *HandshakeError {
-	for _, line := range r.Header.Values("Sec-WebSocket-Protocol") {
+	for _, line := range r.Header.Values(hdrProtocol) {
 		if !isTokenList(line) {
 			return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Protocol is not a list of tokens"}
 		}
 	}
-	if !validExtensions(r.Header.Values("Sec-WebSocket-Extensions")) {
+	if !validExtensions(r.Header.Values(hdrExtensions)) {
 		return &HandshakeError{Status: http.StatusBadRequest, Reason: "Sec-WebSocket-Extensions does not follow the grammar of §9.1"}
 	}
 	return nil
@@ -747,7 +772,7 @@ func withPort(host, scheme string) string {
 // there is none, and then the response carries no such header (§4.2.2
 // step 4, S-20).
 func chooseSubprotocol(r *http.Request, supported []string) string {
-	offered := listTokens(r.Header, "Sec-WebSocket-Protocol")
+	offered := listTokens(r.Header, hdrProtocol)
 	for _, p := range supported {
 		if slices.Contains(offered, p) {
 			return p
@@ -784,35 +809,43 @@ func accept(w http.ResponseWriter, key, subprotocol string, deflate *deflateConn
 		return nil, err
 	}
 	c := newConn(nc, rw.Reader, subprotocol, opts)
-	response := "HTTP/1.1 101 Switching Protocols\r\n" +
-		"Upgrade: websocket\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Sec-WebSocket-Accept: " + acceptKey(key) + "\r\n"
+	response := make([]byte, 0, 256) // the usual answer's size, with a subprotocol and deflate's
+	response = append(response, "HTTP/1.1 101 Switching Protocols\r\n"+
+		"Upgrade: websocket\r\n"+
+		"Connection: Upgrade\r\n"+
+		"Sec-WebSocket-Accept: "...)
+	response = append(appendAcceptKey(response, key), "\r\n"...)
 	if subprotocol != "" {
-		response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n"
+		response = append(append(append(response, "Sec-WebSocket-Protocol: "...), subprotocol...), "\r\n"...)
 	}
 	if deflate != nil {
-		response += "Sec-WebSocket-Extensions: " + answer + "\r\n"
+		response = append(append(append(response, "Sec-WebSocket-Extensions: "...), answer...), "\r\n"...)
 		c.useDeflate(deflate)
 	}
-	response += "\r\n" // no body: frames start right after this line
+	response = append(response, "\r\n"...) // no body: frames start right after this line
+	// The answer's write has a deadline of its own, which no later write
+	// needs: the first frame written sets its own.
 	nc.SetWriteDeadline(time.Now().Add(c.idleTimeout))
-	if _, err := io.WriteString(nc, response); err != nil {
+	if _, err := nc.Write(response); err != nil {
 		nc.Close()
 		return nil, err
 	}
+	nc.SetWriteDeadline(time.Time{})
 	if opts.OnResponse != nil {
-		opts.OnResponse([]byte(response))
+		opts.OnResponse(response)
 	}
 	return c, nil
 }
 
 // acceptKey computes Sec-WebSocket-Accept: base64(SHA-1(key + GUID)), with
 // the key exactly as the client sent it, not decoded (§4.2.2 step 5.4).
-func acceptKey(key string) string {
+func acceptKey(key string) string { return string(appendAcceptKey(nil, key)) }
+
+// appendAcceptKey appends acceptKey(key) to dst.
+func appendAcceptKey(dst []byte, key string) []byte {
 	var buf [64]byte // on the stack: a key Upgrade accepts has 24 bytes, the GUID 36
 	sum := sha1.Sum(append(append(buf[:0], key...), acceptGUID...))
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
 }
 
 // hasToken reports whether any line of header name lists token, compared
@@ -2288,15 +2321,24 @@ type machinery struct {
 // checks the shape). timedReader.Read leaves the pinging to keepAlive, not
 // inlined. And the first wait's deadline, the deepest call of all (into
 // the runtime's timers), is set by newConn, on net/http's goroutine, whose
-// stack is big anyway. With Go 1.26 on amd64 the wait is about 1,080
-// bytes deep, some 40 short of where the runtime would double the stack. These depend on Go's frame sizes: a later
-// Go can undo them without failing a test, and BenchmarkIdleConn's
-// stack-B/conn shows when it does (about 2 KiB more per connection).
+// stack is big anyway. With Go 1.26 on amd64 the wait is about 970 bytes
+// deep, some 150 short of where the runtime would double the stack (a
+// 160-byte array in main's talk doubles it; 120 bytes do not). This
+// depends on Go's frame sizes, and on the application's: a later Go, or a
+// deeper handler, can double it. BenchmarkIdleConnections measures it
+// (stack-B/conn, 2 KiB, or 4 when it has doubled) and fails when it has
+// doubled; .ci/run runs it.
 
 // firstRead is the size of the buffer in which an idle connection waits
-// for its next frame: a short message fits whole (a 128-byte one, masked,
-// with room to spare), and the Conn its size class (TestConnSize).
-const firstRead = 160
+// for its next frame: a short message fits whole (26 bytes of payload,
+// masked), read in one system call; the rest of a longer one, and what
+// follows it, the borrowed reader reads in one more. Small is cheap twice
+// over: each idle Conn holds the buffer, and a bigger one made busy
+// connections slower. The bench's 128-byte messages, 16 in flight,
+// took 1.15 µs of server CPU each with 32 bytes, 1.35 with 96, and 1.8
+// with 160, which fit one such frame whole (three rounds each,
+// 2026-12-06).
+const firstRead = 32
 
 // readers lends the 4 KiB buffered readers a connection holds only while
 // frames arrive: most connections are idle most of the time, and an idle

@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"slices"
 	"strings"
 	"testing"
@@ -253,6 +254,25 @@ func TestHandshakeAbort(t *testing.T) {
 			}
 			if rest := c.readToEOF(); len(rest) > 0 {
 				t.Errorf("after its %d the server sent % x, want the connection closed", tc.status, shorten(rest))
+			}
+		})
+	}
+}
+
+// TestHeaderNames: the names of §11.3 are looked up as net/http keys
+// them (hdrKey and the others), so that no lookup respells a name in a
+// new string; each must be the RFC's name, in its canonical spelling.
+func TestHeaderNames(t *testing.T) {
+	for rfc, name := range map[string]string{
+		"Sec-WebSocket-Key":        hdrKey,
+		"Sec-WebSocket-Extensions": hdrExtensions,
+		"Sec-WebSocket-Accept":     hdrAccept,
+		"Sec-WebSocket-Protocol":   hdrProtocol,
+		"Sec-WebSocket-Version":    hdrVersion,
+	} {
+		t.Run("§11.3 "+rfc, func(t *testing.T) {
+			if want := textproto.CanonicalMIMEHeaderKey(rfc); name != want {
+				t.Errorf("looked up as %q, which net/http keys as %q", name, want)
 			}
 		})
 	}
