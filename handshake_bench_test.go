@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,26 +49,8 @@ func BenchmarkServerHandshake(b *testing.B) {
 		benchHandshakes(b, addr, running.Wait)
 	})
 	b.Run("wsecho", func(b *testing.B) {
-		devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer devNull.Close()
-		ln := listenForBench(b)
-		logw := newLogWriter(devNull)                                     // main's log
-		s := newServer(slog.New(slog.NewTextHandler(logw, nil)), Options{ // main's defaults
-			Hosts:        allowedHosts(ln.Addr(), nil),
-			MaxMessage:   16 << 20,
-			MaxFragments: 1 << 17,
-			IdleTimeout:  time.Minute,
-			CloseTimeout: 5 * time.Second,
-		})
-		s.maxConns, s.maxHeaderBytes = 20000, 16<<10
-		s.textLog = logw
-		srv := s.httpServer(10 * time.Second)
-		go srv.Serve(ln)
-		b.Cleanup(func() { srv.Close() })
-		benchHandshakes(b, ln.Addr().String(), func() {
+		s, addr := serveAsMain(b)
+		benchHandshakes(b, addr, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
 			if !s.wait(ctx) {
@@ -77,6 +58,33 @@ func BenchmarkServerHandshake(b *testing.B) {
 			}
 		})
 	})
+}
+
+// serveAsMain serves on a loopback port the application as main builds it
+// with its default flags: s.httpServer, routes, the Host guard,
+// -max-conns and -max-header-bytes, and main's log, whose lines its
+// logWriter writes to /dev/null (a real write system call each batch).
+func serveAsMain(b *testing.B) (*server, string) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { devNull.Close() })
+	ln := listenForBench(b)
+	logw := newLogWriter(devNull)                                     // main's log
+	s := newServer(slog.New(slog.NewTextHandler(logw, nil)), Options{ // main's defaults
+		Hosts:        allowedHosts(ln.Addr(), nil),
+		MaxMessage:   16 << 20,
+		MaxFragments: 1 << 17,
+		IdleTimeout:  time.Minute,
+		CloseTimeout: 5 * time.Second,
+	})
+	s.maxConns, s.maxHeaderBytes = 20000, 16<<10
+	s.textLog = logw
+	srv := s.httpServer(10 * time.Second)
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return s, ln.Addr().String()
 }
 
 // floorHandshake is testdata/floor's handler: the accept key, the hijack,
@@ -247,7 +255,7 @@ func BenchmarkHandshakeParts(b *testing.B) {
 	})
 	part("public-request", func() { // -trusted-proxies (none) and the log's peer
 		pub := s.publicRequest(r)
-		_ = remoteAttrs(r, pub)
+		_ = peerOf(r, pub)
 	})
 	part("readHandshake", func() {
 		if _, refusal := readHandshake(r); refusal != nil {
@@ -267,11 +275,11 @@ func BenchmarkHandshakeParts(b *testing.B) {
 	part("chooseSubprotocol", func() { chooseSubprotocol(r, nil) })
 	part("acceptKey", func() { acceptKey("dGhlIHNhbXBsZSBub25jZQ==") })
 	part("log-open", func() {
-		s.logLine(slog.LevelInfo, "websocket open", append(remoteAttrs(r, r), "path", r.URL.Path)...)
+		s.logLine(slog.LevelInfo, "websocket open", peerOf(r, r).attrs("path", r.URL.Path)...)
 	})
 	part("log-closed", func() {
 		code, reason := closeStatus(nil)
-		attrs := append(slices.Clone(remoteAttrs(r, r)), "path", r.URL.Path,
+		attrs := peerOf(r, r).attrs("path", r.URL.Path,
 			"code", int(code), "reason", reason, "duration", time.Duration(1234567).Round(time.Millisecond))
 		s.logLine(slog.LevelInfo, "websocket closed", attrs...)
 	})

@@ -370,11 +370,15 @@ func mustJSON(v any) []byte {
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pub := s.publicRequest(r)
-		who := remoteAttrs(r, pub)
+		who := peerOf(r, pub)
+		path := r.URL.Path
+		if path == r.Pattern {
+			path = r.Pattern // the route's own string: a connection then keeps none of its request
+		}
 		// The limits come first: a request refused here costs no upgrade.
 		if refusal := s.checkLimits(r); refusal != nil {
 			Refuse(w, refusal)
-			s.logLine(slog.LevelInfo, "handshake refused", append(who, "path", r.URL.Path, "err", refusal)...)
+			s.logLine(slog.LevelInfo, "handshake refused", who.attrs("path", path, "err", refusal)...)
 			return
 		}
 		o := &opts
@@ -390,7 +394,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		}
 		if err != nil {
 			s.release()
-			s.logLine(slog.LevelInfo, "handshake refused", append(who, "path", r.URL.Path, "err", err)...)
+			s.logLine(slog.LevelInfo, "handshake refused", who.attrs("path", path, "err", err)...)
 			return
 		}
 		if !s.track(c) {
@@ -399,36 +403,49 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			return
 		}
 		if c.Proto() == "HTTP/2.0" { // RFC 8441: the stream ends when this handler returns
-			s.logLine(slog.LevelInfo, "websocket open", append(who, "path", r.URL.Path, "proto", c.Proto())...)
-			s.talk(c, who, r.URL.Path, talk)
+			s.logLine(slog.LevelInfo, "websocket open", who.attrs("path", path, "proto", c.Proto())...)
+			s.talk(&conversation{c, who, path, time.Now()}, talk)
 			return
 		}
-		s.logLine(slog.LevelInfo, "websocket open", append(who, "path", r.URL.Path)...)
+		s.logLine(slog.LevelInfo, "websocket open", who.attrs("path", path)...)
 		// The connection lives on in a goroutine of its own, so that
 		// net/http's goroutine returns and frees what it kept for the request.
-		go s.talk(c, who, r.URL.Path, talk)
+		go s.talk(&conversation{c, who, path, time.Now()}, talk)
 	})
+}
+
+// A conversation is one connection as the server keeps it: its Conn, and
+// what its last log line names, who was at the other end, on which
+// route, since when.
+type conversation struct {
+	c     *Conn
+	who   peer
+	path  string
+	start time.Time
 }
 
 // talk runs one connection's conversation, then hangs up. Its result is
 // there for the deferred hangUp to read, and to set if talk panics.
 //
 // An idle connection's goroutine waits for the next message with talk at
-// the bottom of its stack, so talk keeps little in its frame: a goroutine
-// that waits in about a kilobyte of stack keeps the 2 KiB stack it
-// started with, where a deeper one's stack doubles (BENCHMARKS.md, "Memory").
-func (s *server) talk(c *Conn, who []any, path string, talk func(*Conn) error) (err error) {
-	defer s.hangUp(c, who, path, time.Now(), &err)
-	return talk(c)
+// the bottom of its stack, so talk keeps little in its frame, a pointer
+// to the conversation rather than its fields: a goroutine that waits in
+// about a kilobyte of stack keeps the 2 KiB stack it started with, where
+// a deeper one's stack doubles (ws.go, "The idle connection";
+// BenchmarkIdleConnections fails when it has).
+func (s *server) talk(conv *conversation, talk func(*Conn) error) (err error) {
+	defer s.hangUp(conv, &err)
+	return talk(conv.c)
 }
 
 // hangUp closes a connection with the status code that fits how its
-// conversation ended, and logs the close, naming the peer as remoteAttrs does
-// (proxy.go). A conversation that panicked
+// conversation ended, and logs the close, naming the peer as the open did
+// (peer, proxy.go). A conversation that panicked
 // ends with 1011, so that the peer still gets a Close frame and the
 // connection is not leaked: net/http's own recovery does not close a
 // hijacked connection.
-func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *error) {
+func (s *server) hangUp(conv *conversation, err *error) {
+	c := conv.c
 	defer s.untrack(c)
 	if p := recover(); p != nil {
 		*err = fmt.Errorf("panic: %v", p)
@@ -440,8 +457,8 @@ func (s *server) hangUp(c *Conn, who []any, path string, start time.Time, err *e
 	if errors.As(*err, &protoErr) || code == StatusInternalError {
 		level = slog.LevelWarn // §7.1.7: a failed connection SHOULD be logged
 	}
-	attrs := append(slices.Clone(who), "path", path,
-		"code", int(code), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
+	attrs := conv.who.attrs("path", conv.path,
+		"code", int(code), "reason", reason, "duration", time.Since(conv.start).Round(time.Millisecond))
 	if code == StatusInternalError {
 		// The peer was told only "internal error": the log says what.
 		attrs = append(attrs, "err", (*err).Error())

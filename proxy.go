@@ -222,14 +222,28 @@ func isHostPort(h string) bool {
 		u.RawQuery == "" && u.Fragment == "" && !strings.ContainsAny(h, " \t")
 }
 
-// remoteAttrs names the client of r in the log: its address, and, for a request
-// that came through a trusted proxy, the proxy's own address (the TCP
-// peer), since a proxy's word is all the client's address rests on.
-func remoteAttrs(r, pub *http.Request) []any {
+// A peer is the client of a request, as the log names it: its address,
+// and, for a request that came through a trusted proxy, the proxy's own
+// address (the TCP peer), since a proxy's word is all the client's
+// address rests on. A connection keeps its peer for its last line.
+type peer struct{ remote, proxy string }
+
+// peerOf names the client of r, whose public view is pub (publicRequest).
+func peerOf(r, pub *http.Request) peer {
 	if pub.RemoteAddr == r.RemoteAddr {
-		return []any{"remote", r.RemoteAddr}
+		return peer{remote: r.RemoteAddr}
 	}
-	return []any{"remote", pub.RemoteAddr, "proxy", r.RemoteAddr}
+	return peer{remote: pub.RemoteAddr, proxy: r.RemoteAddr}
+}
+
+// attrs returns the peer's attributes for a log line, followed by more.
+func (p peer) attrs(more ...any) []any {
+	attrs := make([]any, 0, 4+len(more))
+	attrs = append(attrs, "remote", p.remote)
+	if p.proxy != "" {
+		attrs = append(attrs, "proxy", p.proxy)
+	}
+	return append(attrs, more...)
 }
 
 // guardHosts wraps mux so that every route has the Host guard of the
@@ -246,7 +260,7 @@ func (s *server) guardHosts(mux *http.ServeMux, websockets ...string) http.Handl
 			pub := s.publicRequest(r)
 			if refusal := CheckHost(pub, s.opts.Hosts); refusal != nil {
 				Refuse(w, refusal)
-				s.log.Info("request refused", append(remoteAttrs(r, pub), "path", r.URL.Path, "err", refusal)...)
+				s.log.Info("request refused", peerOf(r, pub).attrs("path", r.URL.Path, "err", refusal)...)
 				return
 			}
 		}
