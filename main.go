@@ -370,23 +370,16 @@ func mustJSON(v any) []byte {
 func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pub := s.publicRequest(r)
-		who := peerOf(r, pub)
-		path := r.URL.Path
-		if path == r.Pattern {
-			path = r.Pattern // the route's own string: a connection then keeps none of its request
-		}
+		conv := &conversation{who: peerOf(r, pub), path: routePath(r)}
 		// The limits come first: a request refused here costs no upgrade.
 		if refusal := s.checkLimits(r); refusal != nil {
 			Refuse(w, refusal)
-			s.logLine(slog.LevelInfo, "handshake refused", who.attrs("path", path, "err", refusal)...)
+			s.logRefused(conv, refusal)
 			return
 		}
 		o := &opts
-		if s.trace { // this connection's own hooks, which log its handshake and frames
-			traced := opts
-			traced.OnFrame = s.traceHandshake(r, opts.OnFrame)
-			traced.OnResponse = func(head []byte) { s.traceResponse(r, head) }
-			o = &traced
+		if s.trace {
+			o = s.traced(r, o)
 		}
 		c, err := Upgrade(w, pub, o)
 		if refusal, ok := err.(*HandshakeError); ok && s.trace {
@@ -394,7 +387,7 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 		}
 		if err != nil {
 			s.release()
-			s.logLine(slog.LevelInfo, "handshake refused", who.attrs("path", path, "err", err)...)
+			s.logRefused(conv, err)
 			return
 		}
 		if !s.track(c) {
@@ -402,16 +395,52 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			s.release() // once closed: wait waits for it
 			return
 		}
+		conv.c, conv.start = c, time.Now()
+		s.logOpen(conv)
 		if c.Proto() == "HTTP/2.0" { // RFC 8441: the stream ends when this handler returns
-			s.logLine(slog.LevelInfo, "websocket open", who.attrs("path", path, "proto", c.Proto())...)
-			s.talk(&conversation{c, who, path, time.Now()}, talk)
+			s.talk(conv, talk)
 			return
 		}
-		s.logLine(slog.LevelInfo, "websocket open", who.attrs("path", path)...)
 		// The connection lives on in a goroutine of its own, so that
 		// net/http's goroutine returns and frees what it kept for the request.
-		go s.talk(&conversation{c, who, path, time.Now()}, talk)
+		go s.talk(conv, talk)
 	})
+}
+
+// routePath is r's path, as the route's own string when it is the same:
+// a connection then keeps none of its request.
+func routePath(r *http.Request) string {
+	if r.URL.Path == r.Pattern {
+		return r.Pattern
+	}
+	return r.URL.Path
+}
+
+// logRefused logs a handshake refused, by the server's limits or by
+// Upgrade. Like logOpen, it is a function of its own, so that the handler
+// on net/http's goroutine holds no log line's arguments in its frame.
+func (s *server) logRefused(conv *conversation, err error) {
+	s.logLine(slog.LevelInfo, "handshake refused", conv.who.attrs("path", conv.path, "err", err)...)
+}
+
+// logOpen logs a connection's opening, and its protocol if it is not
+// HTTP/1.1 (RFC 8441).
+func (s *server) logOpen(conv *conversation) {
+	if proto := conv.c.Proto(); proto == "HTTP/2.0" {
+		s.logLine(slog.LevelInfo, "websocket open", conv.who.attrs("path", conv.path, "proto", proto)...)
+		return
+	}
+	s.logLine(slog.LevelInfo, "websocket open", conv.who.attrs("path", conv.path)...)
+}
+
+// traced returns opts with this connection's own hooks, which log its
+// handshake and frames (-trace). The copy of opts is made here rather than
+// in the handler, whose frame would otherwise hold it on every handshake.
+func (s *server) traced(r *http.Request, opts *Options) *Options {
+	traced := *opts
+	traced.OnFrame = s.traceHandshake(r, opts.OnFrame)
+	traced.OnResponse = func(head []byte) { s.traceResponse(r, head) }
+	return &traced
 }
 
 // A conversation is one connection as the server keeps it: its Conn, and
@@ -480,6 +509,14 @@ func (s *server) logLine(level slog.Level, msg string, args ...any) {
 		s.textLog.WriteRecord(logRecord{t: time.Now(), level: level, msg: msg, args: args})
 		return
 	}
+	s.logRecord(level, msg, args)
+}
+
+// logRecord logs a line through slog's handler. It is logLine's other
+// branch, a function of its own because its slog.Record takes 300 bytes
+// of stack, which logLine would otherwise take on every call, on
+// net/http's goroutine too (BENCHMARKS.md, "Handshake").
+func (s *server) logRecord(level slog.Level, msg string, args []any) {
 	h := s.log.Handler()
 	if !h.Enabled(context.Background(), level) {
 		return

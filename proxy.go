@@ -253,12 +253,14 @@ func (p peer) attrs(more ...any) []any {
 // checks do. Without it, a page of a rebound name (DNS rebinding) could
 // not open the WebSocket, but could still read every other route. The
 // WebSocket endpoints, named by their patterns, check in Upgrade, which
-// logs and traces the refusal as a refused handshake.
+// logs and traces the refusal as a refused handshake. The route is looked
+// up only for a Host refused here, so that an allowed request is routed
+// once, by mux.
 func (s *server) guardHosts(mux *http.ServeMux, websockets ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); !slices.Contains(websockets, pattern) {
-			pub := s.publicRequest(r)
-			if refusal := CheckHost(pub, s.opts.Hosts); refusal != nil {
+		pub := s.publicRequest(r)
+		if refusal := CheckHost(pub, s.opts.Hosts); refusal != nil {
+			if _, pattern := mux.Handler(r); !slices.Contains(websockets, pattern) {
 				Refuse(w, refusal)
 				s.log.Info("request refused", peerOf(r, pub).attrs("path", r.URL.Path, "err", refusal)...)
 				return
