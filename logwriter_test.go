@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,6 +107,66 @@ func TestLogWriter(t *testing.T) {
 	if len(lines) != loggers*perLogger {
 		t.Fatalf("%d lines written, want %d", len(lines), loggers*perLogger)
 	}
+}
+
+// TestLogWriterEmptyFlush: a Flush with nothing pending leaves the
+// buffers as they were. One that swapped them all the same left the
+// records of the next batch and those of the lines logged meanwhile in one
+// array: a line logged while that batch was being written was cleared
+// with it, and came out as a line of no time and no message.
+func TestLogWriterEmptyFlush(t *testing.T) {
+	w := &pausingWriter{}
+	l := newLogWriter(w)
+	line := func(msg string) logRecord { return logRecord{t: time.Now(), level: slog.LevelInfo, msg: msg} }
+	l.WriteRecord(line("one"))
+	l.Flush()
+	l.Flush() // nothing pending
+	paused, resume := w.pauseNext()
+	l.WriteRecord(line("two"))
+	flushed := make(chan error)
+	go func() { flushed <- l.Flush() }()
+	<-paused // "two" is being written
+	l.WriteRecord(line("three"))
+	close(resume)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	l.Flush()
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSuffix(w.String(), "\n"), "\n") {
+		_, msg, _ := strings.Cut(line, " level=INFO ")
+		msgs = append(msgs, msg)
+	}
+	if want := []string{"msg=one", "msg=two", "msg=three"}; !slices.Equal(msgs, want) {
+		t.Fatalf("written:\n%s\nwant the messages %q", w.String(), want)
+	}
+}
+
+// A pausingWriter writes to its buffer; the write after pauseNext says
+// when it has begun, and waits to be resumed.
+type pausingWriter struct {
+	syncBuffer
+	mu             sync.Mutex
+	paused, resume chan struct{}
+}
+
+func (w *pausingWriter) pauseNext() (paused, resume chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.paused, w.resume = make(chan struct{}), make(chan struct{})
+	return w.paused, w.resume
+}
+
+func (w *pausingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	paused, resume := w.paused, w.resume
+	w.paused, w.resume = nil, nil
+	w.mu.Unlock()
+	if paused != nil {
+		close(paused)
+		<-resume
+	}
+	return w.syncBuffer.Write(p)
 }
 
 // A gatedWriter writes to buf once gate is unlocked; entered is closed

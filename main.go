@@ -815,11 +815,13 @@ func (l *logWriter) Flush() error {
 	defer l.writing.Unlock()
 	l.mu.Lock()
 	raw, records := l.pending, l.records
-	l.pending, l.records = l.spare[:0], l.spareRecords[:0]
-	l.mu.Unlock()
 	if len(raw) == 0 && len(records) == 0 {
-		return nil
+		l.mu.Unlock()
+		return nil // and the spare buffers stay spare (TestLogWriterEmptyFlush)
 	}
+	l.pending, l.records = l.spare[:0], l.spareRecords[:0]
+	l.spare, l.spareRecords = nil, nil // in use now, as pending and records
+	l.mu.Unlock()
 	batch := raw
 	if len(records) > 0 {
 		batch = l.out[:0]
@@ -840,7 +842,6 @@ func (l *logWriter) Flush() error {
 	// large: those go back to the collector. Either way the buffers of the
 	// last batch are in use again, as pending and records.
 	clear(records) // the values logged
-	l.spare, l.spareRecords = nil, nil
 	if cap(raw) <= 64<<10 {
 		l.spare = raw
 	}
