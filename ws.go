@@ -2333,9 +2333,9 @@ type machinery struct {
 // the runtime's timers), is set by newConn, on net/http's goroutine, whose
 // stack is big anyway. With Go 1.26 on amd64 the wait is about 970 bytes
 // deep, some 150 short of where the runtime would double the stack (a
-// 160-byte array in main's talk doubles it; 120 bytes do not). This
-// depends on Go's frame sizes, and on the application's: a later Go, or a
-// deeper handler, can double it. BenchmarkIdleConnections measures it
+// 160-byte array in the frame of main's converse doubles it; 130 bytes do
+// not). This depends on Go's frame sizes, and on the application's: a
+// later Go, or a deeper handler, can double it. BenchmarkIdleConnections measures it
 // (stack-B/conn, 2 KiB, or 4 when it has doubled) and fails when it has
 // doubled; .ci/run runs it.
 
