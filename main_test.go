@@ -500,6 +500,8 @@ func TestOrigins(t *testing.T) {
 		{"same host with a path: no origin (RFC 6454 §6.2)", Options{}, "/websocket", "http://SELF/page", http.StatusForbidden},
 		{"same host with a user: no origin (RFC 6454 §6.2)", Options{}, "/websocket", "http://user@SELF", http.StatusForbidden},
 		{"no scheme", Options{}, "/websocket", "SELF", http.StatusForbidden},
+		{"an empty scheme", Options{}, "/websocket", "://SELF", http.StatusForbidden},
+		{"a scheme with a space", Options{}, "/websocket", "h p://SELF", http.StatusForbidden},
 		{"allowed origin", allowList, "/websocket", "https://app.example", http.StatusSwitchingProtocols},
 		{"allowed origin, upper case", allowList, "/websocket", "HTTPS://APP.EXAMPLE", http.StatusSwitchingProtocols},
 		{"allowed origin on echo", allowList, "/echo", "https://app.example", http.StatusSwitchingProtocols},

@@ -756,11 +756,23 @@ func checkOrigin(r *http.Request, allowed []string) *HandshakeError {
 // hand is all it needs, and cheaper than url.Parse, which accepts those.
 func isOwnOrigin(origin, host string) bool {
 	scheme, originHost, ok := strings.Cut(origin, "://")
-	if !ok || originHost == "" || strings.ContainsAny(originHost, "/?#@") {
+	if !ok || !isScheme(scheme) || originHost == "" || strings.ContainsAny(originHost, "/?#@") {
 		return false // "null" too, a page of no origin (RFC 6454 §7.3)
 	}
 	scheme = strings.ToLower(scheme)
 	return strings.EqualFold(withPort(originHost, scheme), withPort(host, scheme))
+}
+
+// isScheme reports whether s is a URI scheme: a letter, then letters,
+// digits, "+", "-" or "." (RFC 3986 §3.1).
+func isScheme(s string) bool {
+	for i, c := range []byte(s) {
+		letter := 'a' <= c|0x20 && c|0x20 <= 'z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // withPort returns host with its port: the scheme's default if it has none
@@ -819,7 +831,10 @@ func accept(w http.ResponseWriter, key, subprotocol string, deflate *deflateConn
 		return nil, err
 	}
 	c := newConn(nc, rw.Reader, subprotocol, opts)
-	response := make([]byte, 0, 256) // the usual answer's size, with a subprotocol and deflate's
+	// The answer is written through the buffered writer net/http hands
+	// over with the connection, built in place in its buffer; no frame
+	// is written through it after.
+	response := rw.Writer.AvailableBuffer()
 	response = append(response, "HTTP/1.1 101 Switching Protocols\r\n"+
 		"Upgrade: websocket\r\n"+
 		"Connection: Upgrade\r\n"+
@@ -836,7 +851,11 @@ func accept(w http.ResponseWriter, key, subprotocol string, deflate *deflateConn
 	// The answer's write has a deadline of its own, which no later write
 	// needs: the first frame written sets its own.
 	nc.SetWriteDeadline(time.Now().Add(c.idleTimeout))
-	if _, err := nc.Write(response); err != nil {
+	_, err = rw.Writer.Write(response)
+	if err == nil {
+		err = rw.Writer.Flush()
+	}
+	if err != nil {
 		nc.Close()
 		return nil, err
 	}
