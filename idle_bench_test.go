@@ -38,6 +38,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	var heap, stacks, sys float64
 	for b.Loop() {
 		before := memoryNow()
+		goroutines := runtime.NumGoroutine()
 		clients := exec.Command(os.Args[0], "-test.run", "^TestIdleClients$")
 		clients.Env = append(os.Environ(), "WSECHO_IDLE_CLIENTS=ws://"+addr+"/echo")
 		clients.Stderr = os.Stderr
@@ -53,6 +54,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 			b.Fatalf("the clients said %q, want \"open\"", line)
 		}
 		eventually(b, "all 10,000 open on the server", func() bool { return s.openConns() == idleConns })
+		// and net/http's goroutines, whose stacks grew, gone
+		eventually(b, "one goroutine per connection", func() bool { return runtime.NumGoroutine() <= goroutines+idleConns })
 		after := memoryNow()
 		heap += float64(after.HeapInuse) - float64(before.HeapInuse)
 		stacks += float64(after.StackInuse) - float64(before.StackInuse)

@@ -402,13 +402,15 @@ func (s *server) websocket(opts Options, talk func(*Conn) error) http.Handler {
 			return
 		}
 		// The connection lives on in a goroutine of its own, so that
-		// net/http's goroutine returns and frees what it kept for the request.
+		// net/http's goroutine returns and frees what it kept for the
+		// request. converse runs here; the function it returns runs there.
 		go s.converse(conv, talk)()
 	})
 }
 
 // routePath is r's path, as the route's own string when it is the same:
-// a connection then keeps none of its request.
+// a connection then keeps none of its request (but with -trace, whose
+// hooks name it).
 func routePath(r *http.Request) string {
 	if r.URL.Path == r.Pattern {
 		return r.Pattern
