@@ -466,11 +466,12 @@ func (s *scriptTransport) SetReadDeadline(time.Time) error  { return nil }
 func (s *scriptTransport) SetWriteDeadline(time.Time) error { return nil }
 func (s *scriptTransport) CloseWrite() error                { return nil }
 func (s *scriptTransport) Close() error                     { return nil }
+func (s *scriptTransport) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 
 // deflateServerConn is a server's Conn, with deflate agreed as p, that
 // reads the bytes of in.
 func deflateServerConn(in io.Reader, p deflateParams, opts Options) *Conn {
-	c := newConnOver(&scriptTransport{in}, &net.TCPAddr{}, nil, "", &opts)
+	c := newConnOver(&scriptTransport{in}, nil, "", &opts)
 	c.useDeflate(newDeflateConn(p, false, DeflateOptions{}))
 	return c
 }
@@ -526,7 +527,7 @@ func BenchmarkDeflateRead(b *testing.B) {
 			msg := testText(n, 9)
 			payload := deflateRaw(msg)
 			l := &loopTransport{data: clientFrame(0xc1, payload)}
-			c := newConnOver(l, &net.TCPAddr{}, nil, "", &Options{})
+			c := newConnOver(l, nil, "", &Options{})
 			c.useDeflate(newDeflateConn(noTakeoverParams, false, DeflateOptions{}))
 			b.ReportAllocs()
 			b.SetBytes(int64(n))
@@ -555,7 +556,7 @@ func BenchmarkDeflateWrite(b *testing.B) {
 					p = takeoverParams
 				}
 				w := &countingTransport{}
-				c := newConnOver(w, &net.TCPAddr{}, nil, "", &Options{})
+				c := newConnOver(w, nil, "", &Options{})
 				c.useDeflate(newDeflateConn(p, false, DeflateOptions{Threshold: 1}))
 				b.ReportAllocs()
 				b.SetBytes(int64(n))

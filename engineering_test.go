@@ -39,9 +39,9 @@ func TestEngineeringLast(t *testing.T) {
 	}
 }
 
-// connBudget is the most a Conn may take: the runtime's 320-byte size
-// class. Every idle connection holds one; the next class is 352 bytes.
-const connBudget = 320
+// connBudget is the most a Conn may take: the runtime's 288-byte size
+// class. Every idle connection holds one; the next class is 320 bytes.
+const connBudget = 288
 
 // TestConnSize: a Conn fits its budget, so that every idle connection's
 // share of the heap stays where BENCHMARKS.md says. It is a size, fixed at

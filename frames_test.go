@@ -323,7 +323,7 @@ func TestTraceOff(t *testing.T) {
 	app.s.mu.Lock()
 	withHook := 0
 	for c := range app.s.conns {
-		if c.onFrame != nil {
+		if c.trace != nil {
 			withHook++
 		}
 	}

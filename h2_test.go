@@ -129,7 +129,7 @@ func (h *h2Client) request(method, protocol, path string, extra ...string) (*htt
 		h.t.Cleanup(cancel)
 		return resp, nil
 	}
-	s := newStream(resp.Body, out, nil)
+	s := newStream(resp.Body, out, nil, nil)
 	s.endOut = out.Close
 	s.reset = func() { cancel(); out.CloseWithError(net.ErrClosed) }
 	nc := streamConn{s, h.tc}
@@ -332,7 +332,7 @@ func TestHTTP2Traps(t *testing.T) {
 func TestStreamDeadlines(t *testing.T) {
 	t.Run("H-07/a read deadline is not final", func(t *testing.T) {
 		in, out := io.Pipe()
-		s := newStream(in, io.Discard, nil)
+		s := newStream(in, io.Discard, nil, nil)
 		defer s.Close()
 		s.SetReadDeadline(time.Now().Add(time.Millisecond))
 		if _, err := s.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -348,7 +348,7 @@ func TestStreamDeadlines(t *testing.T) {
 	t.Run("H-07/a write past its deadline resets the stream", func(t *testing.T) {
 		in, _ := io.Pipe()
 		stuck, unstick := io.Pipe() // a peer that takes nothing
-		s := newStream(in, unstick, nil)
+		s := newStream(in, unstick, nil, nil)
 		reset := make(chan struct{})
 		s.reset = func() { close(reset); stuck.CloseWithError(net.ErrClosed) }
 		s.SetWriteDeadline(time.Now().Add(time.Millisecond))
@@ -359,7 +359,7 @@ func TestStreamDeadlines(t *testing.T) {
 	})
 	t.Run("H-07/a passed deadline fails the next write, without a reset", func(t *testing.T) {
 		in, _ := io.Pipe()
-		s := newStream(in, io.Discard, nil)
+		s := newStream(in, io.Discard, nil, nil)
 		defer s.Close()
 		s.reset = func() { t.Error("reset without a write under way") }
 		s.writeDue.mu.Lock()

@@ -111,9 +111,9 @@ func acceptStream(w http.ResponseWriter, r *http.Request, subprotocol string, de
 		}
 		opts.OnResponse([]byte(head + "\r\n"))
 	}
-	s := newStream(r.Body, w, rc.Flush)
+	s := newStream(r.Body, w, rc.Flush, addrOf(r.RemoteAddr))
 	s.reset = func() { rc.SetWriteDeadline(time.Unix(1, 0)) } // RST_STREAM(INTERNAL_ERROR), see stream.Close
-	c := newConnOver(s, addrOf(r.RemoteAddr), nil, subprotocol, opts)
+	c := newConnOver(s, nil, subprotocol, opts)
 	if deflate != nil {
 		c.useDeflate(deflate)
 	}
@@ -158,9 +158,10 @@ func (c *Conn) Proto() string {
 // or for the deadline; and a write deadline resets the stream only if it
 // passes during a write (H-07).
 type stream struct {
-	body  io.ReadCloser
-	out   io.Writer
-	flush func() error // sends what out holds, at once: every frame reaches the peer without waiting (H-06)
+	body   io.ReadCloser
+	out    io.Writer
+	remote net.Addr     // the peer's: the client's address as net/http had it, or the server's
+	flush  func() error // sends what out holds, at once: every frame reaches the peer without waiting (H-06)
 
 	endOut func() error // ends this end's half (END_STREAM), or says it cannot
 	reset  func()       // resets the stream, for an abort (RST_STREAM)
@@ -192,9 +193,9 @@ type chunk struct {
 // one takes several reads of net/http's buffer, each a copy.
 const pumpBuffer = 4 << 10
 
-func newStream(body io.ReadCloser, out io.Writer, flush func() error) *stream {
+func newStream(body io.ReadCloser, out io.Writer, flush func() error, remote net.Addr) *stream {
 	s := &stream{
-		body: body, out: out, flush: flush,
+		body: body, out: out, flush: flush, remote: remote,
 		endOut: func() error { return errNoHalfClose },
 		reset:  func() {},
 		chunks: make(chan chunk, 1),
@@ -314,6 +315,9 @@ func (s *stream) writeTimedOut() {
 		s.Close()
 	}
 }
+
+// RemoteAddr returns the peer's address.
+func (s *stream) RemoteAddr() net.Addr { return s.remote }
 
 // CloseWrite ends this end's half of the stream with END_STREAM, RFC
 // 8441's FIN (§5).
@@ -492,14 +496,14 @@ func dialHTTP2(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) 
 		resp.Body.Close()
 		return fail(&HandshakeError{Status: resp.StatusCode, Reason: err.Error()})
 	}
-	s := newStream(resp.Body, out, nil)
+	s := newStream(resp.Body, out, nil, nc.RemoteAddr())
 	s.endOut = out.Close // END_STREAM
 	s.reset = func() {
 		cancel() // RST_STREAM(CANCEL), RFC 8441 §5
 		out.CloseWithError(net.ErrClosed)
 		nc.Close() // the connection is this WebSocket's alone
 	}
-	c := newConnOver(s, nc.RemoteAddr(), nil, subprotocol, &opts.Options)
+	c := newConnOver(s, nil, subprotocol, &opts.Options)
 	c.client = true
 	if deflate != nil {
 		c.useDeflate(deflate)

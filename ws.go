@@ -1006,8 +1006,8 @@ type Conn struct {
 
 	// Settled by the handshake, and fixed from then on.
 	t            transport     // the hijacked (server) or dialled (client) byte stream
-	remote       net.Addr      // the peer's address, as the transport had it at the start
 	endpoint                   // this end's role, and the RSV bits its extensions allow
+	closeSent    bool          // the writer's, under writeMu (below, beside endpoint to share its word)
 	subprotocol  string        // agreed in the handshake (§1.9); "" for none
 	maxMessage   int64         // §10.4: the longest message a read accepts; > 0
 	maxFragments int           // §10.4: the most frames one message may come in; > 0
@@ -1020,17 +1020,17 @@ type Conn struct {
 	in      timedReader // the network, with deadlines and keepalive pings
 	readErr error       // nil until the reader stops; then what every later read returns
 
-	// The writer's, under writeMu: one frame at a time (§5.4, S-42).
-	writeMu   sync.Mutex
-	closeSent bool // set once a Close was sent (or a write failed); nothing may follow (§5.5.1)
+	// The writer's, under writeMu: one frame at a time (§5.4, S-42). And
+	// closeSent, above: set once a Close was sent (or a write failed);
+	// nothing may follow (§5.5.1).
+	writeMu sync.Mutex
 
 	// The end: abort closes t, once, and end.done() is closed once it is.
 	end ending
 
-	// What Options.OnFrame watches: trace is not nil exactly when onFrame
-	// is not, so an idle connection nobody watches holds none of it.
-	onFrame func(Frame)
-	trace   *traceState
+	// What Options.OnFrame watches, and OnFrame itself; nil without
+	// OnFrame, so an idle connection nobody watches holds none of it.
+	trace *traceState
 
 	// permessage-deflate (RFC 7692), if negotiated; nil otherwise. Without
 	// context takeover it holds settings only: its writers and readers
@@ -1048,6 +1048,8 @@ type Conn struct {
 // with OnFrame has one: an idle connection that nobody watches carries
 // none of it.
 type traceState struct {
+	onFrame func(Frame) // Options.OnFrame; not nil
+
 	headerIn []byte
 	wireIn   []byte
 	in       [maxHeaderSize + TracedBytes]byte
@@ -1067,24 +1069,22 @@ type traceState struct {
 // and of br, the buffered reader that read the handshake (Dial then makes
 // it a client's).
 func newConn(nc net.Conn, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
-	return newConnOver(asTransport(nc), nc.RemoteAddr(), br, subprotocol, opts)
+	return newConnOver(asTransport(nc), br, subprotocol, opts)
 }
 
-// newConnOver makes a server's Conn of any transport, with the peer's
-// address remote; br, if not nil, holds what was read past the handshake.
-func newConnOver(t transport, remote net.Addr, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
+// newConnOver makes a server's Conn of any transport; br, if not nil,
+// holds what was read past the handshake.
+func newConnOver(t transport, br *bufio.Reader, subprotocol string, opts *Options) *Conn {
 	c := &Conn{
 		t:            t,
-		remote:       remote,
 		subprotocol:  subprotocol,
 		maxMessage:   min(orDefault(opts.MaxMessage, 1<<20), math.MaxInt),
 		maxFragments: orDefault(opts.MaxFragments, 1<<17),
 		idleTimeout:  orDefault(opts.IdleTimeout, defaultIdleTimeout),
 		closeTimeout: orDefault(opts.CloseTimeout, 5*time.Second),
-		onFrame:      opts.OnFrame,
 	}
-	if c.onFrame != nil {
-		c.trace = new(traceState)
+	if opts.OnFrame != nil {
+		c.trace = &traceState{onFrame: opts.OnFrame}
 	}
 	c.in = timedReader{c: c, interval: pingInterval(opts, c.idleTimeout)}
 	// Every read and every write sets its own deadline; the first read's
@@ -1124,7 +1124,7 @@ func (c *Conn) Compressed() bool { return c.deflate != nil }
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // RemoteAddr returns the peer's network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+func (c *Conn) RemoteAddr() net.Addr { return c.t.RemoteAddr() }
 
 // A transport is the byte stream a Conn runs over: a TCP connection, a TLS
 // session inside one, or (RFC 8441) a stream of an HTTP/2 connection. It
@@ -1137,6 +1137,7 @@ type transport interface {
 	io.Writer
 	SetReadDeadline(t time.Time) error
 	SetWriteDeadline(t time.Time) error
+	RemoteAddr() net.Addr // the peer's address
 	// CloseWrite ends the stream this end sends, and only that one (a
 	// TCP FIN; over TLS, close_notify first), so that the peer reads the
 	// end of it while this end still reads (§7.1.1). It returns an error
@@ -1294,7 +1295,7 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 	if err = decodeHeader(b, &h); err != nil {
 		return h, err
 	}
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.trace.headerIn = append(c.trace.in[:0], b...)
 	}
 	c.br.Discard(len(b))
@@ -1309,7 +1310,7 @@ func (c *Conn) readHeader() (h frameHeader, err error) {
 // it was read: the header, and none of its payload. It is the frame that
 // caused the Close, the one a learner most wants to see.
 func (c *Conn) traceRefused(h frameHeader) {
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.trace.wireIn = nil
 		c.traceIn(h, nil, nil)
 	}
@@ -1442,13 +1443,13 @@ func (c *Conn) handleControl(h frameHeader) error {
 		return err
 	}
 	defer c.br.Discard(len(p))
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.trace.wireIn = append(c.trace.headerIn[len(c.trace.headerIn):], p[:min(len(p), TracedBytes)]...)
 	}
 	if h.masked {
 		maskBytes(h.key, 0, p)
 	}
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.traceIn(h, p, nil)
 	}
 	switch h.opcode {
@@ -1513,7 +1514,7 @@ const TracedBytes = 64
 // traceIn shows OnFrame a frame that was read, with its payload, and for
 // the last frame of a compressed message, the message inflated.
 func (c *Conn) traceIn(h frameHeader, payload, inflated []byte) {
-	c.onFrame(Frame{
+	c.trace.onFrame(Frame{
 		Header: c.trace.headerIn, Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
 		Masked: h.masked, Key: h.key, Length: h.length,
 		Payload: payload[:min(len(payload), TracedBytes)], Wire: c.trace.wireIn,
@@ -1628,7 +1629,7 @@ func (c *Conn) assemble(m *message) (complete bool, err error) {
 		if err := c.readPayload(h, m); err != nil {
 			return false, err
 		}
-		if c.onFrame != nil {
+		if c.trace != nil {
 			c.traceIn(h, m.buf[frameStart:], nil)
 		}
 		if h.fin {
@@ -1739,7 +1740,7 @@ func (c *Conn) inflateMessage(h frameHeader, m *message) error {
 // traceCompressed shows OnFrame a frame of a compressed message, read
 // whole: its compressed payload, and, on the last, the message inflated.
 func (c *Conn) traceCompressed(h frameHeader, inflated []byte) {
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.traceIn(h, c.trace.payloadIn, inflated)
 	}
 }
@@ -1804,20 +1805,20 @@ func (s *frameSource) nextFrame() error {
 // startTrace, traceWire and tracePayload keep the first bytes of a
 // compressed frame as on the wire and unmasked, for OnFrame.
 func (c *Conn) startTrace() {
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.trace.wireIn = c.trace.headerIn[len(c.trace.headerIn):]
 		c.trace.payloadIn = c.trace.payloadBuf[:0]
 	}
 }
 
 func (c *Conn) traceWire(p []byte) {
-	if c.onFrame != nil && len(c.trace.wireIn) < TracedBytes {
+	if c.trace != nil && len(c.trace.wireIn) < TracedBytes {
 		c.trace.wireIn = append(c.trace.wireIn, p[:min(len(p), TracedBytes-len(c.trace.wireIn))]...)
 	}
 }
 
 func (c *Conn) tracePayload(p []byte) {
-	if c.onFrame != nil && len(c.trace.payloadIn) < TracedBytes {
+	if c.trace != nil && len(c.trace.payloadIn) < TracedBytes {
 		c.trace.payloadIn = append(c.trace.payloadIn, p[:min(len(p), TracedBytes-len(c.trace.payloadIn))]...)
 	}
 }
@@ -1832,7 +1833,7 @@ const minGrowth = 64 << 10
 // never end (S-70).
 func (c *Conn) readPayload(h frameHeader, m *message) error {
 	pos := 0 // in the masking key
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.trace.wireIn = c.trace.headerIn[len(c.trace.headerIn):]
 	}
 	for remaining := int(h.length); remaining > 0; {
@@ -1844,7 +1845,7 @@ func (c *Conn) readPayload(h frameHeader, m *message) error {
 		}
 		room := m.buf[len(m.buf):min(cap(m.buf), len(m.buf)+remaining)]
 		n, err := c.br.Read(room)
-		if c.onFrame != nil && len(c.trace.wireIn) < TracedBytes {
+		if c.trace != nil && len(c.trace.wireIn) < TracedBytes {
 			c.trace.wireIn = append(c.trace.wireIn, room[:min(n, TracedBytes-len(c.trace.wireIn))]...)
 		}
 		if h.masked {
@@ -1942,7 +1943,7 @@ func (c *Conn) writeCompressed(op Opcode, p []byte, now bool) error {
 	if c.closeSent {
 		return ErrClosed // before spending a compression on it
 	}
-	if c.onFrame != nil {
+	if c.trace != nil {
 		// The trace shows the message with its compressed frame: the
 		// frame goes out at once, not queued with others.
 		c.trace.inflatedOut = append(c.trace.inflatedBuf[:0], p[:min(len(p), TracedBytes)]...)
@@ -2018,7 +2019,7 @@ func (c *Conn) writeFrame(fin bool, rsv byte, op Opcode, p []byte, now bool) err
 	if err != nil {
 		return c.checkWrite(err)
 	}
-	if c.onFrame != nil {
+	if c.trace != nil {
 		c.traceOut(fin, rsv, op, header, p, key)
 	}
 	return nil
@@ -2051,7 +2052,7 @@ func (c *Conn) traceOut(fin bool, rsv byte, op Opcode, header, p []byte, key *[4
 		f.Wire = append(c.trace.out[:0], f.Payload...)
 		maskBytes(*key, 0, f.Wire)
 	}
-	c.onFrame(f)
+	c.trace.onFrame(f)
 }
 
 // appendHeader appends a frame header (§5.2): FIN if fin, the RSV bits rsv
@@ -2188,7 +2189,7 @@ func (c *Conn) drainUntilClose() (err error) {
 // first bytes to OnFrame, if set.
 func (c *Conn) dropPayload(h frameHeader) error {
 	shown := 0
-	if c.onFrame != nil {
+	if c.trace != nil {
 		shown = int(min(h.length, TracedBytes))
 		c.trace.wireIn = c.trace.headerIn[len(c.trace.headerIn):][:shown]
 		if _, err := io.ReadFull(c.br, c.trace.wireIn); err != nil {
@@ -2497,7 +2498,7 @@ func (c *Conn) flushQueue() error {
 	}
 	c.setWriteDeadline()
 	_, err := c.t.Write(c.queue)
-	if err == nil && c.onFrame != nil {
+	if err == nil && c.trace != nil {
 		c.traceQueued(c.queue)
 	}
 	smallFrames.Put((*[smallFrame]byte)(c.queue[:smallFrame]))
@@ -2533,7 +2534,7 @@ func (c *Conn) traceQueued(q []byte) {
 		if h.rsv&rsv1 != 0 {
 			inflated = c.trace.inflatedOut // writeCompressed flushes at once when traced
 		}
-		c.onFrame(Frame{
+		c.trace.onFrame(Frame{
 			Sent: true, Header: q[:size], Fin: h.fin, RSV: h.rsv >> 4, Opcode: h.opcode,
 			Masked: h.masked, Key: h.key, Length: h.length, Payload: payload, Wire: wire,
 			Inflated: inflated,
